@@ -1,0 +1,32 @@
+use crate::stories::StorySummary;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn StoryCard(story: StorySummary) -> impl IntoView {
+    let href = story.href();
+    // Screen readers list links out of context, where "Read Story" alone would be ambiguous.
+    let hidden_title = format!(": {}", story.title);
+    view! {
+        <article class="story-card">
+            <img
+                class="story-card-image"
+                src=story.image
+                alt=story.image_alt
+                width="640"
+                height="360"
+            />
+            <div class="story-card-body">
+                <h3>{story.title}</h3>
+                <p class="story-meta">
+                    <time datetime=story.published_iso>{story.published}</time>
+                </p>
+                <p class="story-teaser">{story.teaser}</p>
+                <A href=href attr:class="button button-primary">
+                    "Read Story"
+                    <span class="visually-hidden">{hidden_title}</span>
+                </A>
+            </div>
+        </article>
+    }
+}

@@ -1,0 +1,123 @@
+//! The one error type every server function returns, and its single mapping to HTTP statuses.
+//!
+//! Expected results (e.g. "already subscribed") are not errors: server functions return an outcome
+//! enum for those. `ApiError` is for requests that can't be served: bad input (4xx, the message says
+//! what to fix) or a failure on our side (5xx, a generic message; the cause goes to the log).
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+/// The generic message for anything that is our fault.
+pub const SOMETHING_WENT_WRONG: &str = "Something went wrong. Please try again.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorKind {
+    /// The request itself is unusable (missing field, undecodable body, invalid value).
+    BadRequest,
+    /// A backend (the store) is unreachable or failing; retrying later may work.
+    Unavailable,
+    /// A bug or a failure with no better description.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub error: ApiErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            error: ApiErrorKind::BadRequest,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable() -> Self {
+        Self {
+            error: ApiErrorKind::Unavailable,
+            message: SOMETHING_WENT_WRONG.to_owned(),
+        }
+    }
+
+    pub fn internal() -> Self {
+        Self {
+            error: ApiErrorKind::Internal,
+            message: SOMETHING_WENT_WRONG.to_owned(),
+        }
+    }
+
+    /// The HTTP status this error is answered with (applied by the server's API layer).
+    pub fn status(&self) -> http::StatusCode {
+        match self.error {
+            ApiErrorKind::BadRequest => http::StatusCode::BAD_REQUEST,
+            ApiErrorKind::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            ApiErrorKind::Internal => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn is_bad_request(&self) -> bool {
+        self.error == ApiErrorKind::BadRequest
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    /// Errors raised by the server-function machinery itself. On the server these are almost all
+    /// about what the client sent (undecodable body, missing argument); on the client they are
+    /// transport failures.
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(message) | ServerFnErrorErr::MissingArg(message) => {
+                Self::bad_request(format!("The request could not be read: {message}"))
+            }
+            ServerFnErrorErr::Deserialization(message) if cfg!(feature = "ssr") => {
+                Self::bad_request(format!("The request could not be read: {message}"))
+            }
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => Self::unavailable(),
+            _ => Self::internal(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_a_flat_json_object_for_external_clients() {
+        let json = serde_json_like(&ApiError::bad_request("Please enter your email address."));
+        assert_eq!(
+            json,
+            r#"{"error":"bad_request","message":"Please enter your email address."}"#
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ApiError::bad_request("x").status(), 400);
+        assert_eq!(ApiError::unavailable().status(), 503);
+        assert_eq!(ApiError::internal().status(), 500);
+        assert_eq!(ApiError::unavailable().message, SOMETHING_WENT_WRONG);
+    }
+
+    #[test]
+    fn missing_arguments_are_bad_requests() {
+        let err =
+            ApiError::from_server_fn_error(ServerFnErrorErr::Args("missing field `email`".into()));
+        assert!(err.is_bad_request());
+        assert!(err.message.contains("missing field `email`"));
+    }
+
+    fn serde_json_like(err: &ApiError) -> String {
+        let bytes = <ApiError as FromServerFnError>::ser(err);
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+}

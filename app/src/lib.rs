@@ -1,0 +1,72 @@
+//! Serverless Stories: the Leptos app (pages, components, server functions), rendered on the
+//! server (`ssr`) and hydrated in the browser (`hydrate`).
+
+pub mod email;
+pub mod error;
+pub mod stories;
+pub mod subscribe;
+
+#[cfg(feature = "ssr")]
+pub mod store;
+
+mod components;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+pub const SITE_NAME: &str = "Serverless Stories";
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="stylesheet" href="/pkg/serverless-stories.css"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Pages wait for their data before the first byte (SsrMode::Async): the HTML is complete
+    // without JavaScript, and a missing story can still answer 404.
+    view! {
+        <Title text=SITE_NAME/>
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <components::navbar::Navbar/>
+            <main id="main" tabindex="-1">
+                <Routes fallback=pages::not_found::NotFound>
+                    <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/post/:slug/") view=pages::story::StoryPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+            <components::footer::Footer/>
+        </Router>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,8 @@
+//! The Serverless Stories server: configuration, adapters (stores), HTTP stack and CLI.
+
+pub mod api_errors;
+pub mod cli;
+pub mod content;
+pub mod http_stack;
+pub mod startup;
+pub mod store;

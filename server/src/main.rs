@@ -1,0 +1,30 @@
+use anyhow::Context;
+use clap::Parser;
+use server::{
+    cli::{Cli, Command},
+    startup::{shutdown_signal, Application, Settings},
+};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let settings = Settings::from_env(cli.data_dir)?;
+            let app = Application::build(settings).await?;
+            let addr = app.local_addr().context("reading the bound address")?;
+            // Tests start the server on port 0 and read this line to find it.
+            println!("listening on http://{addr}");
+            tracing::info!("listening on http://{addr}");
+            app.run_until(shutdown_signal()).await
+        }
+    }
+}

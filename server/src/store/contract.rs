@@ -1,0 +1,73 @@
+//! The behaviours every `SubscriberStore` must have. Each adapter's tests call every function
+//! here against a fresh, empty store.
+
+use app::{
+    email::SubscriberEmail,
+    store::{Insert, SubscriberStore},
+};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+fn email(s: &str) -> SubscriberEmail {
+    SubscriberEmail::parse(s).expect("test address is valid")
+}
+
+pub async fn new_then_duplicate(store: &dyn SubscriberStore) {
+    let ada = email("ada@example.com");
+    assert_eq!(store.find(&ada).await.unwrap(), None);
+    let at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+    assert_eq!(store.subscribe(&ada, at).await.unwrap(), Insert::Added);
+    assert_eq!(
+        store
+            .subscribe(&ada, OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        Insert::AlreadyPresent
+    );
+    let stored = store.find(&ada).await.unwrap().expect("stored");
+    assert_eq!(stored.email, "ada@example.com");
+    // The first subscription's time is kept.
+    assert_eq!(stored.subscribed_at, at);
+}
+
+pub async fn case_variants_are_one_subscriber(store: &dyn SubscriberStore) {
+    let typed = email("Grace.Hopper@Example.COM");
+    let at = OffsetDateTime::now_utc();
+    assert_eq!(store.subscribe(&typed, at).await.unwrap(), Insert::Added);
+    for variant in ["grace.hopper@example.com", "GRACE.HOPPER@EXAMPLE.COM"] {
+        assert_eq!(
+            store.subscribe(&email(variant), at).await.unwrap(),
+            Insert::AlreadyPresent,
+            "{variant}"
+        );
+    }
+    // Stored as first typed, found by any variant.
+    let stored = store
+        .find(&email("grace.HOPPER@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.email, "Grace.Hopper@Example.COM");
+}
+
+pub async fn concurrent_subscribes_have_one_winner(store: Arc<dyn SubscriberStore>) {
+    let racer = email("racer@example.com");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let racer = racer.clone();
+            tokio::spawn(async move { store.subscribe(&racer, OffsetDateTime::now_utc()).await })
+        })
+        .collect();
+    let mut added = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap() == Insert::Added {
+            added += 1;
+        }
+    }
+    assert_eq!(added, 1);
+}
+
+pub async fn health_check_passes(store: &dyn SubscriberStore) {
+    store.check().await.expect("a fresh store is healthy");
+}

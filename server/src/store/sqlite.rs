@@ -1,0 +1,290 @@
+//! The embedded store: one SQLite database file (WAL mode) in the data directory.
+//!
+//! `synchronous=FULL` makes every acknowledged commit durable, even across power loss; an
+//! acknowledged subscribe survives `kill -9`. The database can be inspected with the `sqlite3` CLI.
+
+use app::{
+    email::SubscriberEmail,
+    store::{Insert, StoreError, Subscriber, SubscriberStore},
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+pub const DATABASE_FILE: &str = "serverless-stories.sqlite3";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &["CREATE TABLE subscribers (
+        email_key     TEXT PRIMARY KEY NOT NULL, -- normalized (lower-case) address
+        email         TEXT NOT NULL,             -- as the visitor typed it
+        subscribed_at TEXT NOT NULL              -- RFC 3339, UTC
+    ) STRICT, WITHOUT ROWID;"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} was written by a newer version of serverless-stories \
+         (schema {found}; this version knows up to {known})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: usize,
+        known: usize,
+    },
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    // One connection: SQLite has a single writer anyway, and a mutex keeps the order of
+    // conditional inserts obvious.
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let db_error = |source| OpenError::Database {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_error)?;
+        migrate(&mut conn, &path)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves SQLite itself consistent: keep going.
+            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let db_error = |source| OpenError::Database {
+        path: path.to_owned(),
+        source,
+    };
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(db_error)?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(OpenError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(db_error)?;
+        tx.execute_batch(migration).map_err(db_error)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn parse_row(email: String, subscribed_at: String) -> Result<Subscriber, StoreError> {
+    let subscribed_at = OffsetDateTime::parse(&subscribed_at, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("subscribed_at {subscribed_at:?}: {e}")))?;
+    Ok(Subscriber {
+        email,
+        subscribed_at,
+    })
+}
+
+#[async_trait::async_trait]
+impl SubscriberStore for SqliteStore {
+    async fn subscribe(
+        &self,
+        email: &SubscriberEmail,
+        at: OffsetDateTime,
+    ) -> Result<Insert, StoreError> {
+        let key = email.normalized();
+        let email = email.as_str().to_owned();
+        let at = at
+            .to_offset(time::UtcOffset::UTC)
+            .format(&Rfc3339)
+            .map_err(|e| StoreError::Unavailable(format!("cannot format time: {e}")))?;
+        // One conditional insert: the primary key decides, atomically, who was first.
+        let inserted = self
+            .with_conn(move |conn| {
+                conn.execute(
+                    "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (email_key) DO NOTHING",
+                    params![key, email, at],
+                )
+            })
+            .await?;
+        Ok(if inserted == 1 {
+            Insert::Added
+        } else {
+            Insert::AlreadyPresent
+        })
+    }
+
+    async fn find(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>, StoreError> {
+        let key = email.normalized();
+        let row = self
+            .with_conn(move |conn| {
+                conn.query_row(
+                    "SELECT email, subscribed_at FROM subscribers WHERE email_key = ?1",
+                    params![key],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                )
+                .optional()
+            })
+            .await?;
+        row.map(|(email, at)| parse_row(email, at)).transpose()
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract;
+
+    fn open_temp() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("nested/data")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn contract_new_and_duplicate() {
+        let (_dir, store) = open_temp();
+        contract::new_then_duplicate(&store).await;
+    }
+
+    #[tokio::test]
+    async fn contract_case_variants_are_one_subscriber() {
+        let (_dir, store) = open_temp();
+        contract::case_variants_are_one_subscriber(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn contract_concurrent_subscribes_have_one_winner() {
+        let (_dir, store) = open_temp();
+        contract::concurrent_subscribes_have_one_winner(Arc::new(store)).await;
+    }
+
+    #[tokio::test]
+    async fn contract_health_check() {
+        let (_dir, store) = open_temp();
+        contract::health_check_passes(&store).await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let email = SubscriberEmail::parse("kept@example.com").unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            assert_eq!(
+                store
+                    .subscribe(&email, OffsetDateTime::now_utc())
+                    .await
+                    .unwrap(),
+                Insert::Added
+            );
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(store.find(&email).await.unwrap().is_some());
+        assert_eq!(
+            store
+                .subscribe(&email, OffsetDateTime::now_utc())
+                .await
+                .unwrap(),
+            Insert::AlreadyPresent
+        );
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = SqliteStore::open(dir.path()).err().expect("refused");
+        assert!(matches!(err, OpenError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn an_unusable_data_dir_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = SqliteStore::open(&file).err().expect("refused");
+        assert!(
+            err.to_string().contains("cannot create the data directory"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_timestamp_is_reported_not_panicked_on() {
+        let (_dir, store) = open_temp();
+        let email = SubscriberEmail::parse("odd@example.com").unwrap();
+        store
+            .with_conn(|conn| {
+                conn.execute(
+                    "INSERT INTO subscribers VALUES ('odd@example.com', 'odd@example.com', 'yesterday')",
+                    [],
+                )
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.find(&email).await,
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

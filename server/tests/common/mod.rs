@@ -1,0 +1,131 @@
+//! Black-box helpers: start the real `serverless-stories` binary on port 0 with its own data
+//! directory and talk to it over HTTP (zero2prod style).
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    child: Child,
+}
+
+/// A data directory that outlives server restarts within one test.
+pub fn data_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn site_root() -> PathBuf {
+    // The static assets in public/ are all these tests need from the site root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../public")
+}
+
+pub async fn spawn_app(data_dir: &Path) -> TestApp {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("LEPTOS_SITE_ROOT", site_root())
+        .env("STORIES_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start serverless-stories");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some(address) = line.strip_prefix("listening on ") {
+                return address.to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server did not start within 30 s");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client");
+    TestApp {
+        address,
+        client,
+        child,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// Subscribe the way the hydrated page does (form-encoded body, JSON answer).
+    pub async fn post_subscribe(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/subscribe"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /api/subscribe")
+    }
+
+    pub async fn subscribe(&self, email: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/subscribe"))
+            .header("accept", "application/json")
+            .form(&[("email", email)])
+            .send()
+            .await
+            .expect("POST /api/subscribe")
+    }
+
+    /// Subscribe the way a browser without JavaScript does (plain form post, wants HTML).
+    pub async fn subscribe_without_js(&self, email: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/subscribe"))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("referer", self.url("/"))
+            .form(&[("email", email)])
+            .send()
+            .await
+            .expect("POST /api/subscribe (no JS)")
+    }
+
+    /// Stops the server the hard way: nothing gets a chance to flush.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill -9 the server");
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns whether it exited cleanly.
+    pub async fn terminate(mut self) -> bool {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("server stops within 10 s after SIGTERM")
+            .expect("wait");
+        exit.success()
+    }
+}

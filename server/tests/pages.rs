@@ -1,0 +1,163 @@
+//! Black-box: the visitor pages, static assets, 404s, health and HTTP hygiene.
+
+mod common;
+
+use common::{data_dir, spawn_app};
+
+const STORIES: [(&str, &str); 3] = [
+    (
+        "Serverless Computing Takes Over the World!",
+        "/post/serverless-computing-takes-over-the-world/",
+    ),
+    (
+        "Function as a Service: The Next Big Thing",
+        "/post/function-as-a-service/",
+    ),
+    (
+        "Welcome to Serverless Stories",
+        "/post/welcome-to-serverless-stories/",
+    ),
+];
+
+#[tokio::test]
+async fn home_page_lists_the_three_stories_and_the_newsletter_form() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Serverless Stories"));
+    assert!(html.contains("Top Stories"));
+    let mut last = 0;
+    for (title, href) in STORIES {
+        let at = html
+            .find(title)
+            .unwrap_or_else(|| panic!("{title} missing"));
+        assert!(at > last, "stories are in the original's order");
+        last = at;
+        assert!(html.contains(&format!("href=\"{href}\"")), "{href} missing");
+    }
+    assert_eq!(html.matches("Read Story").count(), 3);
+    assert!(html.contains(r#"action="/api/subscribe""#));
+    assert!(html.contains(r#"name="email""#));
+    assert!(html.contains(">Submit<"));
+}
+
+#[tokio::test]
+async fn every_story_has_its_own_page_and_the_slashless_url_redirects_there() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    for (title, href) in STORIES {
+        let response = app.get(href).await;
+        assert_eq!(response.status(), 200, "{href}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(&format!("<h1>{title}</h1>")), "{href}");
+        assert!(html.contains("class=\"story-body\""), "{href}");
+        assert!(
+            html.contains(&format!("<title>{title} · Serverless Stories</title>")),
+            "{href}"
+        );
+
+        let response = app.get(href.trim_end_matches('/')).await;
+        assert_eq!(response.status(), 308, "{href} without the slash");
+        assert_eq!(response.headers()["location"], href);
+    }
+}
+
+#[tokio::test]
+async fn images_and_favicon_are_served_locally() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let html = app.get("/").await.text().await.unwrap();
+    for image in [
+        "/images/serverless-computing.svg",
+        "/images/function-as-a-service.svg",
+        "/images/welcome.svg",
+    ] {
+        assert!(
+            html.contains(&format!("src=\"{image}\"")),
+            "{image} not on the home page"
+        );
+        let response = app.get(image).await;
+        assert_eq!(response.status(), 200, "{image}");
+        assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    }
+    assert_eq!(app.get("/favicon.svg").await.status(), 200);
+    assert!(!html.contains("src=\"https://"), "nothing hotlinked");
+    assert!(!html.contains("href=\"https://"), "nothing hotlinked");
+}
+
+#[tokio::test]
+async fn unknown_paths_and_stories_get_a_404_page() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    for path in [
+        "/no/such/page",
+        "/post/no-such-story/",
+        "/post/%3Cscript%3E/",
+        "/images/missing.svg",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Page not found"), "{path}");
+        assert!(!html.contains("<script>"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn health_security_headers_and_compression() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    let response = app
+        .client
+        .get(app.url("/"))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers();
+    assert_eq!(headers["content-encoding"], "br");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+    assert!(headers.contains_key("referrer-policy"));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert!(app.terminate().await, "exit status 0 after SIGTERM");
+}
+
+#[tokio::test]
+async fn help_describes_the_configuration() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "--data-dir",
+        "STORIES_DATA_DIR",
+        "LEPTOS_SITE_ADDR",
+        "LEPTOS_SITE_ROOT",
+    ] {
+        assert!(help.contains(needle), "--help mentions {needle}");
+    }
+}

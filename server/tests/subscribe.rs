@@ -1,0 +1,226 @@
+//! Black-box: subscribing, with JavaScript (JSON answers) and without (form post + redirect).
+
+mod common;
+
+use common::{data_dir, spawn_app};
+use serde_json::Value;
+
+const SUCCESS: &str = "You have successfully subscribed to the newsletter!";
+const ALREADY: &str = "You are already subscribed.";
+const WENT_WRONG: &str = "Something went wrong. Please try again.";
+
+async fn json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, value)
+}
+
+#[tokio::test]
+async fn a_new_address_subscribes_and_a_repeat_is_already_subscribed() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(
+        json(app.subscribe("ada@example.com").await).await,
+        (200, "subscribed".into())
+    );
+    assert_eq!(
+        json(app.subscribe("ada@example.com").await).await,
+        (200, "already_subscribed".into())
+    );
+    // Duplicates are found whatever the letter case, and surrounding blanks are ignored.
+    assert_eq!(
+        json(app.subscribe("  ADA@Example.com ").await).await,
+        (200, "already_subscribed".into())
+    );
+}
+
+#[tokio::test]
+async fn invalid_input_is_a_400_with_a_specific_message() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let cases = [
+        ("", "Please enter your email address."),
+        ("   ", "Please enter your email address."),
+        ("not-an-email", "Please enter a valid email address"),
+        ("name@localhost", "Please enter a valid email address"),
+        (
+            "<script>alert(1)</script>@example.com",
+            "Please enter a valid email address",
+        ),
+    ];
+    for (input, expected) in cases {
+        let (status, body) = json(app.subscribe(input).await).await;
+        assert_eq!(status, 400, "{input:?}");
+        assert_eq!(body["error"], "bad_request", "{input:?}");
+        assert!(
+            body["message"].as_str().unwrap().starts_with(expected),
+            "{input:?}: {body}"
+        );
+    }
+    let too_long = format!("{}@{}.com", "a".repeat(64), "b".repeat(200));
+    let (status, body) = json(app.subscribe(&too_long).await).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("too long"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_are_4xx_with_a_clear_message_never_5xx() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+
+    // Missing field.
+    let (status, body) = json(app.post_subscribe("name=ada").await).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("email"),
+        "{body}"
+    );
+
+    // Garbage bytes, and an empty body.
+    for garbage in [
+        vec![0xff, 0x00, 0xfe, b'%', b'&', b'='],
+        Vec::new(),
+        b"%%%%".to_vec(),
+    ] {
+        let status = app.post_subscribe(garbage.clone()).await.status();
+        assert!(status.is_client_error(), "{garbage:?}: {status}");
+    }
+
+    // A JSON body where a form is expected.
+    let response = app
+        .client
+        .post(app.url("/api/subscribe"))
+        .header("content-type", "application/json")
+        .body(r#"{"email": "ada@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+
+    // Huge input is refused before it is read.
+    let huge = format!("email={}", "a".repeat(2 * 1024 * 1024));
+    let response = app.post_subscribe(huge).await;
+    assert_eq!(response.status(), 413);
+
+    // Wrong method.
+    let response = app.get("/api/subscribe").await;
+    assert_eq!(response.status(), 405);
+
+    // After all that, the server still works.
+    assert_eq!(
+        json(app.subscribe("still-ok@example.com").await).await,
+        (200, "subscribed".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_subscribes_of_one_address_give_exactly_one_success() {
+    let dir = data_dir();
+    let app = std::sync::Arc::new(spawn_app(dir.path()).await);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { json(app.subscribe("race@example.com").await).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let subscribed = outcomes
+        .iter()
+        .filter(|o| **o == (200, "subscribed".into()))
+        .count();
+    let already = outcomes
+        .iter()
+        .filter(|o| **o == (200, "already_subscribed".into()))
+        .count();
+    assert_eq!((subscribed, already), (1, 49), "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn an_acknowledged_subscribe_survives_kill_9_and_restart() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(
+        json(app.subscribe("durable@example.com").await).await,
+        (200, "subscribed".into())
+    );
+    app.kill().await;
+
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(
+        json(app.subscribe("durable@example.com").await).await,
+        (200, "already_subscribed".into())
+    );
+    assert!(
+        dir.path().join("serverless-stories.sqlite3").exists(),
+        "the data dir holds the database"
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_store_is_a_503_with_the_generic_message_not_a_duplicate() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    // Another process holds the database's write lock for longer than the server waits.
+    let conn = rusqlite::Connection::open(dir.path().join("serverless-stories.sqlite3")).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    let (status, body) = json(app.subscribe("blocked@example.com").await).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["message"], WENT_WRONG);
+    conn.execute_batch("ROLLBACK;").unwrap();
+    // Once the lock is gone the same address subscribes normally: nothing was half-written.
+    assert_eq!(
+        json(app.subscribe("blocked@example.com").await).await,
+        (200, "subscribed".into())
+    );
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn without_javascript_the_form_post_redirects_to_a_page_showing_the_outcome() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+
+    let response = app.subscribe_without_js("nojs@example.com").await;
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert_eq!(to, "/?subscribe=subscribed#newsletter");
+    let html = app.get(&to).await.text().await.unwrap();
+    assert!(html.contains(SUCCESS));
+    assert!(
+        !html.contains(r#"name="email""#),
+        "the form is replaced by the success alert"
+    );
+
+    let response = app.subscribe_without_js("NoJS@example.com").await;
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert!(to.starts_with("/?subscribe=already-subscribed"), "{to}");
+    let html = app.get(&to).await.text().await.unwrap();
+    assert!(html.contains(ALREADY));
+    assert!(html.contains(r#"name="email""#));
+
+    let typed = "\"<b>bold</b>\" not an address";
+    let response = app.subscribe_without_js(typed).await;
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert!(to.starts_with("/?subscribe=invalid&email="), "{to}");
+    let html = app.get(&to).await.text().await.unwrap();
+    assert!(html.contains("Please enter a valid email address"));
+    // What they typed is back in the field, escaped, so nothing is lost and nothing is injected.
+    assert!(
+        html.contains("value=\"&quot;&lt;b&gt;bold&lt;/b&gt;&quot; not an address\""),
+        "{html}"
+    );
+    assert!(!html.contains("<b>bold</b>"));
+}
