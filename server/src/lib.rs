@@ -4,5 +4,6 @@ pub mod api_errors;
 pub mod cli;
 pub mod content;
 pub mod http_stack;
+pub mod sigv4;
 pub mod startup;
 pub mod store;
