@@ -5,8 +5,9 @@ use leptos_router::components::A;
 #[component]
 pub fn StoryCard(story: StorySummary) -> impl IntoView {
     let href = story.href();
-    // Screen readers list links out of context, where "Read Story" alone would be ambiguous.
-    let hidden_title = format!(": {}", story.title);
+    // Screen readers list links out of context, where "Read Story" alone would be ambiguous;
+    // the label starts with the visible text, so voice control still finds it.
+    let link_label = format!("Read Story: {}", story.title);
     view! {
         <article class="story-card">
             <img
@@ -22,9 +23,8 @@ pub fn StoryCard(story: StorySummary) -> impl IntoView {
                     <time datetime=story.published_iso>{story.published}</time>
                 </p>
                 <p class="story-teaser">{story.teaser}</p>
-                <A href=href attr:class="button button-primary">
+                <A href=href attr:class="button button-primary" attr:aria-label=link_label>
                     "Read Story"
-                    <span class="visually-hidden">{hidden_title}</span>
                 </A>
             </div>
         </article>
