@@ -41,7 +41,8 @@ async fn home_page_lists_the_three_stories_and_the_newsletter_form() {
         last = at;
         assert!(html.contains(&format!("href=\"{href}\"")), "{href} missing");
     }
-    assert_eq!(html.matches("Read Story").count(), 3);
+    assert_eq!(html.matches(">Read Story<").count(), 3);
+    assert!(html.contains(r#"aria-label="Read Story: Welcome to Serverless Stories""#));
     assert!(html.contains(r#"action="/api/subscribe""#));
     assert!(html.contains(r#"name="email""#));
     assert!(html.contains(">Submit<"));
