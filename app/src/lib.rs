@@ -1,11 +1,16 @@
 //! Serverless Stories: the Leptos app (pages, components, server functions), rendered on the
 //! server (`ssr`) and hydrated in the browser (`hydrate`).
 
+pub mod credentials;
 pub mod email;
 pub mod error;
 pub mod stories;
 pub mod subscribe;
 
+#[cfg(feature = "ssr")]
+pub mod identity;
+#[cfg(feature = "ssr")]
+pub mod login_throttle;
 #[cfg(feature = "ssr")]
 pub mod store;
 

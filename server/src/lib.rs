@@ -3,8 +3,8 @@
 pub mod api_errors;
 pub mod cli;
 pub mod content;
-pub mod credentials;
 pub mod http_stack;
+pub mod identity;
 pub mod secret_file;
 pub mod sigv4;
 pub mod startup;

@@ -17,11 +17,21 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 pub const DATABASE_FILE: &str = "serverless-stories.sqlite3";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE subscribers (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE subscribers (
         email_key     TEXT PRIMARY KEY NOT NULL, -- normalized (lower-case) address
         email         TEXT NOT NULL,             -- as the visitor typed it
         subscribed_at TEXT NOT NULL              -- RFC 3339, UTC
-    ) STRICT, WITHOUT ROWID;"];
+    ) STRICT, WITHOUT ROWID;",
+    // The embedded identity provider's users.
+    "CREATE TABLE users (
+        username      TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        sub           TEXT NOT NULL UNIQUE,       -- stable subject id (UUID-like)
+        password_hash TEXT NOT NULL,              -- argon2id, PHC string
+        groups        TEXT NOT NULL,              -- comma-separated
+        created_at    TEXT NOT NULL               -- RFC 3339, UTC
+    ) STRICT;",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -84,7 +94,8 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn with_conn<T: Send + 'static>(
+    /// Runs `work` on the database connection, off the async runtime.
+    pub(crate) async fn with_conn<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {

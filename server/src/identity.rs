@@ -1,0 +1,5 @@
+//! Identity provider adapters behind `app::identity::IdentityProvider`.
+
+pub mod embedded;
+pub mod id_token;
+pub mod users;

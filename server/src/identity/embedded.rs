@@ -1,0 +1,131 @@
+//! The embedded identity provider (the zero-config default): users from the data directory,
+//! ID tokens signed with our own RSA key, verified like Cognito's.
+
+use super::{
+    id_token::{IdTokenSigner, IdTokenVerifier, Jwks, TokenRules},
+    users::{hash_password, verify_password, UserDirectory},
+};
+use app::{
+    credentials::Caller,
+    identity::{IdentityProvider, SignInError, TokenError, VerifiedIdentity},
+};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub struct EmbeddedIdentity {
+    users: UserDirectory,
+    signer: IdTokenSigner,
+    verifier: IdTokenVerifier,
+    rules: TokenRules,
+    /// Checked when the user doesn't exist, so both failures take the same time.
+    dummy_hash: Arc<str>,
+}
+
+impl EmbeddedIdentity {
+    pub fn new(
+        users: UserDirectory,
+        signer: IdTokenSigner,
+        rules: TokenRules,
+    ) -> Result<Self, String> {
+        let verifier = IdTokenVerifier::new(signer.jwks(), rules.clone());
+        let dummy_hash = hash_password("not a real password, never matches")
+            .map_err(|e| e.to_string())?
+            .into();
+        Ok(Self {
+            users,
+            signer,
+            verifier,
+            rules,
+            dummy_hash,
+        })
+    }
+
+    pub fn jwks(&self) -> &Jwks {
+        self.signer.jwks()
+    }
+}
+
+#[async_trait::async_trait]
+impl IdentityProvider for EmbeddedIdentity {
+    async fn sign_in(&self, username: &str, password: &str) -> Result<String, SignInError> {
+        let user = self
+            .users
+            .find(username)
+            .await
+            .map_err(|e| SignInError::Unavailable(e.to_string()))?;
+        let hash: Arc<str> = user
+            .as_ref()
+            .map(|u| Arc::from(u.password_hash.as_str()))
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let password = password.to_owned();
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| SignInError::Unavailable(e.to_string()))?;
+        let user = match (user, matches) {
+            (Some(user), true) => user,
+            _ => return Err(SignInError::IncorrectCredentials),
+        };
+        let caller = Caller {
+            sub: user.sub,
+            username: user.username,
+            groups: user.groups,
+        };
+        self.signer
+            .issue(&caller, &self.rules, OffsetDateTime::now_utc())
+            .map_err(SignInError::Unavailable)
+    }
+
+    async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
+        let (caller, expires_at) = self.verifier.verify(token)?;
+        Ok(VerifiedIdentity { caller, expires_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        identity::users::{Password, Username},
+        store::SqliteStore,
+    };
+
+    async fn provider() -> (tempfile::TempDir, EmbeddedIdentity) {
+        let dir = tempfile::tempdir().unwrap();
+        let users = UserDirectory::new(SqliteStore::open(dir.path()).unwrap());
+        users
+            .add(
+                &Username::parse("ada").unwrap(),
+                Password::parse("correct horse".into()).unwrap(),
+                &["admin"],
+            )
+            .await
+            .unwrap();
+        let signer = IdTokenSigner::load_or_create(dir.path()).unwrap();
+        let rules = TokenRules {
+            issuer: "iss".into(),
+            audience: "aud".into(),
+        };
+        (dir, EmbeddedIdentity::new(users, signer, rules).unwrap())
+    }
+
+    #[tokio::test]
+    async fn signs_in_and_verifies_its_own_tokens() {
+        let (_dir, idp) = provider().await;
+        let token = idp.sign_in("ada", "correct horse").await.unwrap();
+        let who = idp.verify_id_token(&token).await.unwrap();
+        assert_eq!(who.caller.username, "ada");
+        assert!(who.caller.is_admin());
+        assert!(who.expires_at > OffsetDateTime::now_utc());
+    }
+
+    #[tokio::test]
+    async fn wrong_password_and_unknown_user_are_the_same_error() {
+        let (_dir, idp) = provider().await;
+        for (user, password) in [("ada", "wrong horse"), ("nobody", "correct horse")] {
+            assert!(matches!(
+                idp.sign_in(user, password).await,
+                Err(SignInError::IncorrectCredentials)
+            ));
+        }
+    }
+}
