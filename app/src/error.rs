@@ -18,6 +18,14 @@ pub const SOMETHING_WENT_WRONG: &str = "Something went wrong. Please try again."
 pub enum ApiErrorKind {
     /// The request itself is unusable (missing field, undecodable body, invalid value).
     BadRequest,
+    /// Wrong username/password, or an invalid/expired ID token.
+    Unauthorized,
+    /// Signed correctly but not allowed (not in the admin group), or a bad signature.
+    Forbidden,
+    /// The temporary credentials have expired: get new ones and retry.
+    ExpiredCredentials,
+    /// Too many attempts; the message says when to try again.
+    TooManyRequests,
     /// A backend (the store) is unreachable or failing; retrying later may work.
     Unavailable,
     /// A bug or a failure with no better description.
@@ -35,6 +43,13 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
             error: ApiErrorKind::BadRequest,
+            message: message.into(),
+        }
+    }
+
+    pub fn new(error: ApiErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            error,
             message: message.into(),
         }
     }
@@ -57,6 +72,11 @@ impl ApiError {
     pub fn status(&self) -> http::StatusCode {
         match self.error {
             ApiErrorKind::BadRequest => http::StatusCode::BAD_REQUEST,
+            ApiErrorKind::Unauthorized => http::StatusCode::UNAUTHORIZED,
+            ApiErrorKind::Forbidden | ApiErrorKind::ExpiredCredentials => {
+                http::StatusCode::FORBIDDEN
+            }
+            ApiErrorKind::TooManyRequests => http::StatusCode::TOO_MANY_REQUESTS,
             ApiErrorKind::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorKind::Internal => http::StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -1,9 +1,12 @@
 //! Serverless Stories: the Leptos app (pages, components, server functions), rendered on the
 //! server (`ssr`) and hydrated in the browser (`hydrate`).
 
+pub mod admin;
+pub mod auth;
 pub mod credentials;
 pub mod email;
 pub mod error;
+pub mod signing;
 pub mod stories;
 pub mod subscribe;
 

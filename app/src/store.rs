@@ -27,6 +27,17 @@ pub enum StoreError {
     Unavailable(String),
     #[error("the store returned data it could not read: {0}")]
     Corrupt(String),
+    /// A page cursor that this store did not hand out.
+    #[error("invalid page cursor")]
+    BadCursor,
+}
+
+/// One page of subscribers in key order, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub subscribers: Vec<Subscriber>,
+    /// Opaque; `None` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -41,6 +52,12 @@ pub trait SubscriberStore: Send + Sync + 'static {
 
     /// Looks an address up by its normalized form.
     async fn find(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>, StoreError>;
+
+    /// Up to `limit` subscribers after `cursor` (from the previous page), in a stable order.
+    async fn page(&self, cursor: Option<&str>, limit: u32) -> Result<Page, StoreError>;
+
+    /// How many subscribers there are.
+    async fn count(&self) -> Result<u64, StoreError>;
 
     /// Cheap round trip proving the store answers (for `/healthz`).
     async fn check(&self) -> Result<(), StoreError>;

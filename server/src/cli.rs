@@ -1,6 +1,6 @@
 //! Command line: `serverless-stories [OPTIONS] [COMMAND]`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -15,7 +15,7 @@ use std::path::PathBuf;
         (default: info)."
 )]
 pub struct Cli {
-    /// Where the embedded database lives (created on first start).
+    /// Where the embedded database and keys live (created on first start).
     #[arg(
         long,
         env = "STORIES_DATA_DIR",
@@ -23,6 +23,9 @@ pub struct Cli {
         global = true
     )]
     pub data_dir: PathBuf,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -32,6 +35,53 @@ pub struct Cli {
 pub enum Command {
     /// Serve the site (the default when no command is given).
     Serve,
+    /// Manage the admin users of the embedded identity provider.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// The region admin requests are signed for (service `execute-api`).
+    #[arg(
+        long,
+        env = "STORIES_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    pub region: String,
+
+    /// The key (64 hex characters) that temporary credentials are derived from. Instances that
+    /// share it accept each other's credentials. Default: generated into the data directory.
+    #[arg(
+        long,
+        env = "STORIES_SIGNING_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub signing_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add an admin user (in the `admin` group). The password is read from standard input.
+    Add {
+        username: String,
+        /// Read the password from standard input (first line). Required: passwords never go
+        /// in arguments, where other users and shell history can see them.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List the users.
+    List,
+    /// Remove a user.
+    Remove { username: String },
+    /// Change a user's password, read from standard input.
+    Passwd {
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[cfg(test)]
@@ -49,5 +99,21 @@ mod tests {
         let cli = Cli::try_parse_from(["serverless-stories"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn admin_add_refuses_a_password_argument() {
+        assert!(Cli::try_parse_from(["serverless-stories", "admin", "add", "ada"]).is_err());
+        assert!(
+            Cli::try_parse_from(["serverless-stories", "admin", "add", "ada", "hunter22"]).is_err()
+        );
+        assert!(Cli::try_parse_from([
+            "serverless-stories",
+            "admin",
+            "add",
+            "ada",
+            "--password-stdin"
+        ])
+        .is_ok());
     }
 }

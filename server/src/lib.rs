@@ -1,11 +1,14 @@
 //! The Serverless Stories server: configuration, adapters (stores), HTTP stack and CLI.
 
+pub mod admin_cli;
 pub mod api_errors;
 pub mod cli;
 pub mod content;
 pub mod http_stack;
 pub mod identity;
 pub mod secret_file;
+pub mod signed_api;
+pub mod signing_key;
 pub mod sigv4;
 pub mod startup;
 pub mod store;

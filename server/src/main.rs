@@ -17,8 +17,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Admin(command) => server::admin_cli::run(command, &cli.data_dir).await,
         Command::Serve => {
-            let settings = Settings::from_env(cli.data_dir)?;
+            let settings = Settings::from_env(cli.data_dir, cli.serve)?;
             let app = Application::build(settings).await?;
             let addr = app.local_addr().context("reading the bound address")?;
             // Tests start the server on port 0 and read this line to find it.

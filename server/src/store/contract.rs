@@ -3,7 +3,7 @@
 
 use app::{
     email::SubscriberEmail,
-    store::{Insert, SubscriberStore},
+    store::{Insert, StoreError, SubscriberStore},
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -70,4 +70,61 @@ pub async fn concurrent_subscribes_have_one_winner(store: Arc<dyn SubscriberStor
 
 pub async fn health_check_passes(store: &dyn SubscriberStore) {
     store.check().await.expect("a fresh store is healthy");
+}
+
+pub async fn pages_cover_everything_once_and_count_matches(store: &dyn SubscriberStore) {
+    let empty = store.page(None, 10).await.unwrap();
+    assert!(empty.subscribers.is_empty());
+    assert_eq!(empty.next_cursor, None);
+    assert_eq!(store.count().await.unwrap(), 0);
+
+    let total = 53;
+    let at = OffsetDateTime::now_utc();
+    for i in 0..total {
+        let address = format!("Reader{i:03}@Example.com");
+        assert_eq!(
+            store.subscribe(&email(&address), at).await.unwrap(),
+            Insert::Added
+        );
+    }
+    assert_eq!(store.count().await.unwrap(), total);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.page(cursor.as_deref(), 10).await.unwrap();
+        assert!(page.subscribers.len() <= 10);
+        pages += 1;
+        seen.extend(page.subscribers.into_iter().map(|s| s.email));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 6);
+    let mut expected: Vec<String> = (0..total)
+        .map(|i| format!("Reader{i:03}@Example.com"))
+        .collect();
+    expected.sort();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "every subscriber exactly once, as typed");
+
+    // A page exactly as large as what is left ends the listing.
+    let all = store.page(None, total as u32).await.unwrap();
+    assert_eq!(all.subscribers.len(), total as usize);
+    assert_eq!(all.next_cursor, None);
+}
+
+pub async fn foreign_cursors_are_refused(store: &dyn SubscriberStore) {
+    for cursor in ["", "!!not-base64!!", "%%%"] {
+        assert!(
+            matches!(
+                store.page(Some(cursor), 10).await,
+                Err(StoreError::BadCursor)
+            ),
+            "{cursor:?}"
+        );
+    }
 }

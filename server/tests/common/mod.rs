@@ -129,3 +129,63 @@ impl TestApp {
         exit.success()
     }
 }
+
+/// `serverless-stories admin add USERNAME --password-stdin` against `data_dir`.
+pub fn add_admin(data_dir: &Path, username: &str, password: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
+        .args(["admin", "add", username, "--password-stdin"])
+        .env("STORIES_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run admin add");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "admin add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl TestApp {
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/login"))
+            .header("accept", "application/json")
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("POST /api/login")
+    }
+
+    pub async fn credentials(&self, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/credentials"))
+            .header("accept", "application/json")
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("POST /api/credentials")
+    }
+
+    /// Logs in and trades the token for credentials: (id token, credentials JSON).
+    pub async fn admin_credentials(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> (String, serde_json::Value) {
+        let login = self.login(username, password).await;
+        assert_eq!(login.status(), 200);
+        let token = login.json::<serde_json::Value>().await.unwrap()["IdToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = self.credentials(&token).await;
+        assert_eq!(response.status(), 200);
+        (token, response.json().await.unwrap())
+    }
+}

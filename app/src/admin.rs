@@ -1,0 +1,100 @@
+//! The admin API: the subscriber list. Its endpoints sit behind the server's SigV4 layer, which
+//! verifies the signature and the caller's `admin` group before any of this runs.
+
+use crate::error::ApiError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Paths the server's SigV4 layer guards. Every admin server function's URL is listed here.
+pub const SIGNED_ENDPOINTS: &[&str] = &["/api/subscribers"];
+
+/// The service name requests are signed for, as with API Gateway.
+pub const SIGNING_SERVICE: &str = "execute-api";
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberRow {
+    /// As the visitor typed it. Rendered as text, never as HTML.
+    pub email: String,
+    /// RFC 3339, UTC.
+    pub subscribed_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberPage {
+    pub subscribers: Vec<SubscriberRow>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    pub total: u64,
+}
+
+#[server(
+    name = ListSubscribers,
+    prefix = "/api",
+    endpoint = "subscribers",
+    input = leptos::server_fn::codec::GetUrl,
+    client = crate::signing::SigV4Client
+)]
+pub async fn list_subscribers(
+    cursor: Option<String>,
+    limit: Option<u32>,
+) -> Result<SubscriberPage, ApiError> {
+    server::list_subscribers(cursor, limit).await
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use super::*;
+    use crate::{
+        credentials::Caller,
+        error::ApiErrorKind,
+        store::{SharedStore, StoreError},
+    };
+    use time::format_description::well_known::Rfc3339;
+
+    pub async fn list_subscribers(
+        cursor: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<SubscriberPage, ApiError> {
+        // The SigV4 layer put the verified caller here; without it nothing is served.
+        let caller = leptos_axum::extract::<axum::Extension<Caller>>()
+            .await
+            .ok()
+            .filter(|caller| caller.0.is_admin())
+            .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, "Forbidden"))?;
+        let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_PAGE_SIZE}."
+            )));
+        }
+        let store = use_context::<SharedStore>().ok_or_else(ApiError::internal)?;
+        let failed = |err: StoreError| match err {
+            StoreError::BadCursor => {
+                ApiError::bad_request("cursor is not one this API handed out.")
+            }
+            err => {
+                tracing::error!(error = %err, "listing subscribers failed");
+                ApiError::unavailable()
+            }
+        };
+        let cursor = cursor.filter(|c| !c.is_empty());
+        let page = store.page(cursor.as_deref(), limit).await.map_err(failed)?;
+        let total = store.count().await.map_err(failed)?;
+        tracing::info!(admin = %caller.0.username, rows = page.subscribers.len(), "listed subscribers");
+        Ok(SubscriberPage {
+            subscribers: page
+                .subscribers
+                .into_iter()
+                .map(|s| SubscriberRow {
+                    email: s.email,
+                    subscribed_at: s.subscribed_at.format(&Rfc3339).unwrap_or_default(),
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+            total,
+        })
+    }
+}

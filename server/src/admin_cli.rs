@@ -1,0 +1,53 @@
+//! `serverless-stories admin …`: manage the embedded identity provider's users.
+
+use crate::{
+    cli::AdminCommand,
+    identity::users::{Password, UserDirectory, Username},
+    store::SqliteStore,
+};
+use anyhow::Context;
+use app::credentials::ADMIN_GROUP;
+use std::{io::BufRead, path::Path};
+use time::format_description::well_known::Rfc3339;
+
+fn read_password() -> anyhow::Result<Password> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    Ok(Password::parse(password)?)
+}
+
+pub async fn run(command: AdminCommand, data_dir: &Path) -> anyhow::Result<()> {
+    let users = UserDirectory::new(SqliteStore::open(data_dir)?);
+    match command {
+        AdminCommand::Add { username, .. } => {
+            let username = Username::parse(&username)?;
+            let password = read_password()?;
+            let user = users.add(&username, password, &[ADMIN_GROUP]).await?;
+            println!(
+                "added {} (groups: {})",
+                user.username,
+                user.groups.join(",")
+            );
+        }
+        AdminCommand::List => {
+            for user in users.list().await? {
+                let created = user.created_at.format(&Rfc3339).unwrap_or_default();
+                println!("{}\t{}\t{}", user.username, user.groups.join(","), created);
+            }
+        }
+        AdminCommand::Remove { username } => {
+            users.remove(&username).await?;
+            println!("removed {username}");
+        }
+        AdminCommand::Passwd { username, .. } => {
+            let password = read_password()?;
+            users.set_password(&username, password).await?;
+            println!("changed the password of {username}");
+        }
+    }
+    Ok(())
+}

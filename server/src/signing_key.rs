@@ -1,0 +1,60 @@
+//! Where the credential signing key comes from: `STORIES_SIGNING_KEY` when set (so several
+//! instances share it), else a key generated into the data directory on first start.
+
+use app::credentials::SigningKey;
+use std::path::Path;
+
+pub const SIGNING_KEY_FILE: &str = "signing-key";
+
+pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<SigningKey> {
+    if let Some(hex_key) = configured {
+        return Ok(SigningKey::from_hex(hex_key)?);
+    }
+    let path = data_dir.join(SIGNING_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            SigningKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = SigningKey::generate()?;
+            crate::secret_file::write_new(&path, key.to_hex().as_bytes())
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_once_with_owner_only_permissions_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(None, dir.path()).unwrap();
+        let again = load_or_create(None, dir.path()).unwrap();
+        assert_eq!(first.to_hex(), again.to_hex());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_configured_key_wins_and_a_bad_one_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex_key = "ab".repeat(32);
+        assert_eq!(
+            load_or_create(Some(&hex_key), dir.path()).unwrap().to_hex(),
+            hex_key
+        );
+        let err = load_or_create(Some("nope"), dir.path()).err().unwrap();
+        assert!(err.to_string().contains("STORIES_SIGNING_KEY"), "{err}");
+    }
+}

@@ -1,0 +1,399 @@
+//! Black-box: admin login, temporary credentials, and the SigV4-signed subscriber list.
+
+mod common;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::{
+    http_request::{sign, SignableBody, SignableRequest, SigningSettings},
+    sign::v4,
+};
+use common::{add_admin, data_dir, spawn_app, TestApp};
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Signs a GET with aws-sigv4 the way the browser does, at `time`; returns the headers to send.
+fn signed_headers(
+    app: &TestApp,
+    creds: &Value,
+    path_and_query: &str,
+    time: SystemTime,
+) -> Vec<(String, String)> {
+    let c = &creds["Credentials"];
+    let identity = Credentials::new(
+        c["AccessKeyId"].as_str().unwrap(),
+        c["SecretKey"].as_str().unwrap(),
+        Some(c["SessionToken"].as_str().unwrap().to_owned()),
+        None,
+        "test",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(creds["Region"].as_str().unwrap())
+        .name("execute-api")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let url = app.url(path_and_query);
+    let signable = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        std::iter::empty(),
+        SignableBody::Bytes(&[]),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions
+        .headers()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
+
+async fn signed_get(app: &TestApp, creds: &Value, path_and_query: &str) -> reqwest::Response {
+    let mut request = app
+        .client
+        .get(app.url(path_and_query))
+        .header("accept", "application/json");
+    for (name, value) in signed_headers(app, creds, path_and_query, SystemTime::now()) {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_logs_in_gets_credentials_and_pages_through_every_subscriber() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let addresses: Vec<String> = (0..7).map(|i| format!("reader{i}@example.com")).collect();
+    for address in &addresses {
+        assert_eq!(app.subscribe(address).await.status(), 200);
+    }
+    let hostile = r#""<img src=x onerror=alert(1)>"@example.com"#;
+    assert_eq!(app.subscribe(hostile).await.status(), 200);
+
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let c = &creds["Credentials"];
+    assert!(c["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    let expiration = c["Expiration"].as_i64().unwrap();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        expiration > now && expiration <= now + 3600,
+        "expires within the hour"
+    );
+    assert_eq!(creds["Region"], "us-east-1");
+
+    let mut seen = Vec::new();
+    let mut path = "/api/subscribers?limit=3".to_owned();
+    loop {
+        let response = signed_get(&app, &creds, &path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let page: Value = response.json().await.unwrap();
+        assert_eq!(page["total"], 8);
+        let rows = page["subscribers"].as_array().unwrap();
+        assert!(rows.len() <= 3);
+        for row in rows {
+            assert!(row["subscribed_at"].as_str().unwrap().ends_with('Z'));
+            seen.push(row["email"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/subscribers?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut expected = addresses.clone();
+    expected.push(hostile.to_owned());
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn unsigned_tampered_stale_or_forged_requests_get_403() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+
+    let check = |response: reqwest::Response, expected: &'static str| async move {
+        assert_eq!(response.status(), 403);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().starts_with(expected),
+            "{body}"
+        );
+    };
+
+    // No signature at all.
+    check(
+        app.get("/api/subscribers").await,
+        "Missing Authentication Token",
+    )
+    .await;
+
+    // Signed for one query, sent with another.
+    let mut request = app.client.get(app.url("/api/subscribers?limit=2"));
+    for (name, value) in signed_headers(&app, &creds, "/api/subscribers?limit=1", SystemTime::now())
+    {
+        request = request.header(name, value);
+    }
+    check(
+        request.send().await.unwrap(),
+        "The request signature we calculated does not match",
+    )
+    .await;
+
+    // Signed 10 minutes ago.
+    let mut request = app.client.get(app.url("/api/subscribers"));
+    let stale = SystemTime::now() - Duration::from_secs(600);
+    for (name, value) in signed_headers(&app, &creds, "/api/subscribers", stale) {
+        request = request.header(name, value);
+    }
+    check(request.send().await.unwrap(), "Signature expired:").await;
+
+    // Credentials edited to claim another session token.
+    let mut forged = creds.clone();
+    let token = forged["Credentials"]["SessionToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (claims, _mac) = token.split_once('.').unwrap();
+    forged["Credentials"]["SessionToken"] = Value::String(format!("{claims}.AAAA"));
+    check(
+        signed_get(&app, &forged, "/api/subscribers").await,
+        "The security token included in the request is invalid",
+    )
+    .await;
+
+    // A wrong secret key.
+    let mut wrong = creds.clone();
+    wrong["Credentials"]["SecretKey"] = Value::String("not-the-secret".into());
+    check(
+        signed_get(&app, &wrong, "/api/subscribers").await,
+        "The request signature we calculated does not match",
+    )
+    .await;
+
+    // The right signature still works after all of that.
+    assert_eq!(
+        signed_get(&app, &creds, "/api/subscribers").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer_then_429() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    for (user, password) in [("ada", "wrong password"), ("nobody", PASSWORD)] {
+        let response = app.login(user, password).await;
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["message"], "Incorrect username or password.", "{user}");
+    }
+    // Five failures for one username lock it for a while, even with the right password.
+    for _ in 0..4 {
+        assert_eq!(app.login("ada", "wrong password").await.status(), 401);
+    }
+    let response = app.login("ada", PASSWORD).await;
+    assert_eq!(response.status(), 429);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many failed sign-in attempts"),
+        "{body}"
+    );
+    // Missing fields are a 400, not a crash.
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .header("accept", "application/json")
+        .form(&[("username", "ada")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+mod tokens {
+    use super::*;
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    fn claims(overrides: &[(&str, Value)]) -> Value {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut claims = serde_json::json!({
+            "iss": "serverless-stories",
+            "aud": "serverless-stories-web",
+            "sub": "00000000-0000-4000-8000-000000000000",
+            "token_use": "id",
+            "cognito:username": "mallory",
+            "cognito:groups": ["admin"],
+            "iat": now,
+            "auth_time": now,
+            "exp": now + 3600,
+        });
+        for (key, value) in overrides {
+            claims[*key] = value.clone();
+        }
+        claims
+    }
+
+    #[tokio::test]
+    async fn none_hs256_tampered_expired_foreign_tokens_are_refused() {
+        let dir = data_dir();
+        add_admin(dir.path(), "ada", PASSWORD);
+        let app = spawn_app(dir.path()).await;
+        let (good, _) = app.admin_credentials("ada", PASSWORD).await;
+
+        // Sign with the server's own key (read from its data dir) to vary only the claims.
+        let pem = std::fs::read(dir.path().join("id-token-key.pem")).unwrap();
+        let key = EncodingKey::from_rsa_pem(&pem).unwrap();
+        let jwks: Value = app
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+        let rs256 = |claims: &Value| {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(kid.clone());
+            jsonwebtoken::encode(&header, claims, &key).unwrap()
+        };
+        // Sanity: a well-formed token of ours is accepted.
+        assert_eq!(app.credentials(&rs256(&claims(&[]))).await.status(), 200);
+
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let (header, payload) = {
+            let mut parts = good.split('.');
+            (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+            )
+        };
+        let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#));
+        let mut hs256_header = Header::new(Algorithm::HS256);
+        hs256_header.kid = Some(kid.clone());
+        let tampered_payload = URL_SAFE_NO_PAD.encode(
+            String::from_utf8(URL_SAFE_NO_PAD.decode(&payload).unwrap())
+                .unwrap()
+                .replace("\"ada\"", "\"eve\""),
+        );
+        let signature = good.rsplit('.').next().unwrap();
+        let mut no_kid = Header::new(Algorithm::RS256);
+        no_kid.kid = None;
+
+        let refused = [
+            ("alg none", format!("{none_header}.{payload}.")),
+            (
+                "HS256 keyed with the public key",
+                jsonwebtoken::encode(
+                    &hs256_header,
+                    &claims(&[]),
+                    &EncodingKey::from_secret(jwks.to_string().as_bytes()),
+                )
+                .unwrap(),
+            ),
+            (
+                "tampered payload",
+                format!("{header}.{tampered_payload}.{signature}"),
+            ),
+            (
+                "expired",
+                rs256(&claims(&[
+                    ("exp", Value::from(now - 60)),
+                    ("iat", Value::from(now - 3700)),
+                ])),
+            ),
+            (
+                "wrong issuer",
+                rs256(&claims(&[("iss", Value::from("https://evil.example"))])),
+            ),
+            (
+                "wrong audience",
+                rs256(&claims(&[("aud", Value::from("someone-else"))])),
+            ),
+            (
+                "access token",
+                rs256(&claims(&[("token_use", Value::from("access"))])),
+            ),
+            (
+                "no kid",
+                jsonwebtoken::encode(&no_kid, &claims(&[]), &key).unwrap(),
+            ),
+            ("garbage", "not.a.jwt".to_owned()),
+            ("empty", String::new()),
+        ];
+        for (what, token) in refused {
+            let response = app.credentials(&token).await;
+            assert_eq!(response.status(), 401, "{what}");
+            let body: Value = response.json().await.unwrap();
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Invalid login token."),
+                "{what}: {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn botocore_sigv4auth_signs_a_request_the_server_accepts() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(app.subscribe("boto@example.com").await.status(), 200);
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let c = &creds["Credentials"];
+    let script = r#"
+import json, os, sys, urllib.request
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+creds = Credentials(os.environ["AK"], os.environ["SK"], os.environ["ST"])
+url = os.environ["URL"]
+request = AWSRequest(method="GET", url=url, headers={"accept": "application/json"})
+SigV4Auth(creds, "execute-api", os.environ["REGION"]).add_auth(request)
+prepared = request.prepare()
+response = urllib.request.urlopen(urllib.request.Request(url, headers=dict(prepared.headers)))
+print(response.read().decode())
+"#;
+    let output = tokio::process::Command::new(&python)
+        .args(["-c", script])
+        .env("AK", c["AccessKeyId"].as_str().unwrap())
+        .env("SK", c["SecretKey"].as_str().unwrap())
+        .env("ST", c["SessionToken"].as_str().unwrap())
+        .env("REGION", creds["Region"].as_str().unwrap())
+        .env("URL", app.url("/api/subscribers?limit=10"))
+        .output()
+        .await
+        .expect("python3 with botocore (scripts/setup installs it)");
+    assert!(
+        output.status.success(),
+        "botocore request failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["subscribers"][0]["email"], "boto@example.com");
+}
