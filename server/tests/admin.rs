@@ -397,3 +397,27 @@ print(response.read().decode())
     assert_eq!(page["total"], 1);
     assert_eq!(page["subscribers"][0]["email"], "boto@example.com");
 }
+
+#[tokio::test]
+async fn awscurl_gets_the_list_with_the_credentials() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(app.subscribe("curl@example.com").await.status(), 200);
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let c = &creds["Credentials"];
+    let output = tokio::process::Command::new("awscurl")
+        .args(["--service", "execute-api", "--region", creds["Region"].as_str().unwrap()])
+        .args(["--access_key", c["AccessKeyId"].as_str().unwrap()])
+        .args(["--secret_key", c["SecretKey"].as_str().unwrap()])
+        .args(["--session_token", c["SessionToken"].as_str().unwrap()])
+        .arg(app.url("/api/subscribers?limit=5&cursor="))
+        .env_remove("AWS_PROFILE")
+        .output()
+        .await
+        .expect("awscurl (scripts/setup installs it)");
+    assert!(output.status.success(), "awscurl failed: {}", String::from_utf8_lossy(&output.stderr));
+    let page: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(page["subscribers"][0]["email"], "curl@example.com");
+}
