@@ -6,6 +6,7 @@ pub mod auth;
 pub mod credentials;
 pub mod email;
 pub mod error;
+pub mod session;
 pub mod signing;
 pub mod stories;
 pub mod subscribe;
@@ -54,6 +55,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    session::Session::provide();
     // Pages wait for their data before the first byte (SsrMode::Async): the HTML is complete
     // without JavaScript, and a missing story can still answer 404.
     view! {
@@ -65,6 +67,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/post/:slug/") view=pages::story::StoryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=pages::login::LoginPage/>
+                    <Route path=path!("/admin") view=pages::admin::AdminPage/>
                 </Routes>
             </main>
             <components::footer::Footer/>

@@ -1,3 +1,5 @@
+pub mod admin;
 pub mod home;
+pub mod login;
 pub mod not_found;
 pub mod story;

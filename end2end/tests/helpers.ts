@@ -1,4 +1,4 @@
-import { expect, Page } from "@playwright/test";
+import { test, expect, Page } from "@playwright/test";
 
 export const SUCCESS = "You have successfully subscribed to the newsletter!";
 export const ALREADY = "You are already subscribed.";
@@ -22,4 +22,22 @@ export async function subscribe(page: Page, email: string): Promise<void> {
 export async function expectHomePage(page: Page): Promise<void> {
   await expect(page.getByRole("heading", { level: 1, name: "Top Stories" })).toBeVisible();
   await expect(page.getByRole("link", { name: /^Read Story/ })).toHaveCount(3);
+}
+
+/** Fails the calling file's tests on hydration problems, wasm panics and console errors. */
+export function failOnPageErrors(): void {
+  let problems: string[] = [];
+  test.beforeEach(async ({ page }) => {
+    problems = [];
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      // The browser logs failed requests (the 4xx answers these tests provoke) as errors.
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+        problems.push(`console: ${message.text()}`);
+      }
+    });
+  });
+  test.afterEach(() => {
+    expect(problems).toEqual([]);
+  });
 }

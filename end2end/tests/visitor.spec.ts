@@ -1,21 +1,7 @@
 import { test, expect } from "@playwright/test";
-import { ALREADY, SUCCESS, expectHomePage, open, subscribe, uniqueEmail } from "./helpers";
+import { ALREADY, SUCCESS, expectHomePage, failOnPageErrors, open, subscribe, uniqueEmail } from "./helpers";
 
-// Hydration problems and panics in the wasm show up as page errors or console errors.
-let problems: string[] = [];
-test.beforeEach(async ({ page }) => {
-  problems = [];
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    // The browser logs failed requests (the 400/404 answers these tests provoke) as errors.
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-      problems.push(`console: ${message.text()}`);
-    }
-  });
-});
-test.afterEach(() => {
-  expect(problems).toEqual([]);
-});
+failOnPageErrors();
 
 test("reads a story and comes back to the top stories", async ({ page }) => {
   await open(page, "/");

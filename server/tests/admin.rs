@@ -407,7 +407,12 @@ async fn awscurl_gets_the_list_with_the_credentials() {
     let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
     let c = &creds["Credentials"];
     let output = tokio::process::Command::new("awscurl")
-        .args(["--service", "execute-api", "--region", creds["Region"].as_str().unwrap()])
+        .args([
+            "--service",
+            "execute-api",
+            "--region",
+            creds["Region"].as_str().unwrap(),
+        ])
         .args(["--access_key", c["AccessKeyId"].as_str().unwrap()])
         .args(["--secret_key", c["SecretKey"].as_str().unwrap()])
         .args(["--session_token", c["SessionToken"].as_str().unwrap()])
@@ -416,7 +421,11 @@ async fn awscurl_gets_the_list_with_the_credentials() {
         .output()
         .await
         .expect("awscurl (scripts/setup installs it)");
-    assert!(output.status.success(), "awscurl failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "awscurl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let page: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
     assert_eq!(page["subscribers"][0]["email"], "curl@example.com");

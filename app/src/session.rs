@@ -1,0 +1,106 @@
+//! The signed-in admin's session in the browser: the ID token (local storage key `token`, as in
+//! the original) and the temporary credentials obtained with it (key `credentials`).
+//!
+//! On the server nothing is known about the session: the navbar renders "Log in" and switches
+//! after hydration, when the stored token is read.
+
+use crate::auth::CredentialsForIdentity;
+use leptos::prelude::*;
+
+pub const TOKEN_KEY: &str = "token";
+pub const CREDENTIALS_KEY: &str = "credentials";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    pub token: RwSignal<Option<String>>,
+}
+
+impl Session {
+    /// Creates the session for the whole app and loads the stored token once hydrated.
+    pub fn provide() -> Self {
+        let session = Self {
+            token: RwSignal::new(None),
+        };
+        // Effects run only in the browser, after hydration: the first render matches the server's.
+        Effect::new(move |_| session.token.set(storage::get(TOKEN_KEY)));
+        provide_context(session);
+        session
+    }
+
+    pub fn signed_in(&self, id_token: String) {
+        storage::set(TOKEN_KEY, &id_token);
+        storage::remove(CREDENTIALS_KEY);
+        self.token.set(Some(id_token));
+    }
+
+    /// Forgets everything we stored.
+    pub fn sign_out(&self) {
+        storage::remove(TOKEN_KEY);
+        storage::remove(CREDENTIALS_KEY);
+        crate::signing::set_signing_identity(None);
+        self.token.set(None);
+    }
+
+    /// The stored token, read now (not the signal, which may not be loaded yet).
+    pub fn stored_token() -> Option<String> {
+        storage::get(TOKEN_KEY)
+    }
+
+    pub fn stored_credentials() -> Option<CredentialsForIdentity> {
+        storage::get_json(CREDENTIALS_KEY)
+    }
+
+    pub fn store_credentials(credentials: &CredentialsForIdentity) {
+        storage::set_json(CREDENTIALS_KEY, credentials);
+    }
+}
+
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}
+
+/// Local storage through gloo-storage in the browser; nothing on the server.
+mod storage {
+    use serde::{de::DeserializeOwned, Serialize};
+
+    #[cfg(feature = "hydrate")]
+    use gloo_storage::{LocalStorage, Storage};
+
+    pub fn get(key: &str) -> Option<String> {
+        #[cfg(feature = "hydrate")]
+        return LocalStorage::get::<String>(key).ok();
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = key;
+            None
+        }
+    }
+
+    pub fn get_json<T: DeserializeOwned>(key: &str) -> Option<T> {
+        #[cfg(feature = "hydrate")]
+        return LocalStorage::get::<T>(key).ok();
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = key;
+            None
+        }
+    }
+
+    pub fn set(key: &str, value: &str) {
+        set_json(key, &value)
+    }
+
+    pub fn set_json<T: Serialize>(key: &str, value: &T) {
+        #[cfg(feature = "hydrate")]
+        let _ = LocalStorage::set(key, value);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (key, value);
+    }
+
+    pub fn remove(key: &str) {
+        #[cfg(feature = "hydrate")]
+        LocalStorage::delete(key);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = key;
+    }
+}

@@ -1,0 +1,20 @@
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+
+export const ADMIN_USER = "e2e-admin";
+export const ADMIN_PASSWORD = "e2e correct horse battery";
+
+/** Creates the admin the browser tests log in as, with the CLI users would use. */
+export default function globalSetup(): void {
+  const binary = path.resolve(__dirname, "../target/debug/serverless-stories");
+  try {
+    execFileSync(binary, ["admin", "add", ADMIN_USER, "--password-stdin"], {
+      input: `${ADMIN_PASSWORD}\n`,
+      env: { ...process.env, STORIES_DATA_DIR: process.env.E2E_DATA_DIR, RUST_LOG: "warn" },
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+  } catch (error) {
+    const stderr = String((error as { stderr?: Buffer }).stderr ?? "");
+    if (!stderr.includes("already exists")) throw error;
+  }
+}

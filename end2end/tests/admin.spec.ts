@@ -1,0 +1,99 @@
+import { test, expect, Page } from "@playwright/test";
+import { ADMIN_PASSWORD, ADMIN_USER } from "../global-setup";
+import { failOnPageErrors, open } from "./helpers";
+
+failOnPageErrors();
+
+const HOSTILE = '"<img src=x onerror=alert(1)>"@example.com';
+
+async function logIn(page: Page, username = ADMIN_USER, password = ADMIN_PASSWORD): Promise<void> {
+  await open(page, "/login");
+  await expect(page.getByRole("heading", { level: 1, name: "Login" })).toBeVisible();
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Submit" }).click();
+}
+
+test("/admin without a token goes to the home page", async ({ page }) => {
+  await open(page, "/admin");
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole("heading", { level: 1, name: "Top Stories" })).toBeVisible();
+});
+
+test("a wrong password shows the error in the form", async ({ page }) => {
+  await logIn(page, ADMIN_USER + "-typo", "not the password");
+  await expect(page.getByRole("alert")).toHaveText("Incorrect username or password.");
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole("link", { name: "Log in" })).toBeVisible();
+});
+
+test("an admin logs in, pages through the subscribers, and logs out", async ({ page, request }) => {
+  const run = `${Date.now()}`;
+  const addresses = Array.from({ length: 11 }, (_, i) => `admin-e2e-${run}-${String(i).padStart(2, "0")}@example.com`);
+  for (const email of [...addresses, HOSTILE]) {
+    const response = await request.post("/api/subscribe", {
+      form: { email },
+      headers: { accept: "application/json" },
+    });
+    expect([200]).toContain(response.status());
+  }
+  let dialogs = 0;
+  page.on("dialog", async (dialog) => {
+    dialogs += 1;
+    await dialog.dismiss();
+  });
+
+  await logIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByRole("heading", { level: 1, name: "Admin" })).toBeVisible();
+  await expect(page.getByRole("heading", { level: 2, name: "List of Subscribers" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Log out" })).toBeVisible();
+  expect(await page.evaluate(() => localStorage.getItem("token"))).toBeTruthy();
+
+  // Page through with 10 per page until every address of this run has been seen.
+  await page.getByLabel("Per page").selectOption("10");
+  await expect(page.getByText(/Showing 1–10\./)).toBeVisible();
+  const seen = new Set<string>();
+  for (let pages = 0; pages < 1000; pages++) {
+    await expect(page.locator("table.subscribers tbody tr").first()).toBeVisible();
+    for (const cell of await page.locator("table.subscribers tbody tr td:first-child").allTextContents()) {
+      seen.add(cell);
+    }
+    const next = page.getByRole("button", { name: "Next" });
+    if (await next.isDisabled()) break;
+    const before = await page.locator("table.subscribers tbody").textContent();
+    await next.click();
+    await expect(page.locator("table.subscribers tbody")).not.toHaveText(before ?? "");
+  }
+  for (const email of addresses) expect(seen).toContain(email);
+  // The address with markup in it is shown as text and never runs.
+  expect(seen).toContain(HOSTILE);
+  await expect(page.locator("table.subscribers img")).toHaveCount(0);
+  expect(dialogs).toBe(0);
+
+  await page.getByRole("button", { name: "Previous" }).click();
+  await expect(page.locator("table.subscribers tbody tr").first()).toBeVisible();
+
+  // The session survives a reload; the navbar knows it on every page.
+  await page.reload();
+  await page.waitForLoadState("networkidle");
+  await expect(page.getByRole("button", { name: "Log out" })).toBeVisible();
+  await open(page, "/post/function-as-a-service/");
+  await expect(page.getByRole("button", { name: "Log out" })).toBeVisible();
+
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole("link", { name: "Log in" })).toBeVisible();
+  expect(await page.evaluate(() => localStorage.getItem("token"))).toBeNull();
+  expect(await page.evaluate(() => localStorage.getItem("credentials"))).toBeNull();
+  await open(page, "/admin");
+  await expect(page).toHaveURL(/\/$/);
+});
+
+test("an invalid stored token logs out instead of showing the list", async ({ page }) => {
+  await open(page, "/");
+  await page.evaluate(() => localStorage.setItem("token", JSON.stringify("not-a-jwt")));
+  await open(page, "/admin");
+  await expect(page).toHaveURL(/\/$/);
+  expect(await page.evaluate(() => localStorage.getItem("token"))).toBeNull();
+});
