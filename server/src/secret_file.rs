@@ -18,3 +18,31 @@ pub fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.write_all(contents)?;
     file.sync_all()
 }
+
+/// The secret stored at `path`, or, on first use, a new one from `create`, stored there first.
+/// Errors name the file.
+pub fn read_or_create(
+    path: &Path,
+    create: impl FnOnce() -> Result<String, String>,
+) -> Result<String, String> {
+    let error = |reason: String| format!("{}: {reason}", path.display());
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let text = create().map_err(error)?;
+            write_new(path, text.as_bytes()).map_err(|e| error(e.to_string()))?;
+            Ok(text)
+        }
+        Err(err) => Err(error(err.to_string())),
+    }
+}
+
+#[cfg(test)]
+pub fn assert_owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    }
+}

@@ -11,18 +11,13 @@ pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Resu
         return Ok(SigningKey::from_hex(hex_key)?);
     }
     let path = data_dir.join(SIGNING_KEY_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            SigningKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key = SigningKey::generate()?;
-            crate::secret_file::write_new(&path, key.to_hex().as_bytes())
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-            Ok(key)
-        }
-        Err(err) => Err(anyhow::anyhow!("cannot read {}: {err}", path.display())),
-    }
+    let text = crate::secret_file::read_or_create(&path, || {
+        SigningKey::generate()
+            .map(|key| key.to_hex())
+            .map_err(|e| e.to_string())
+    })
+    .map_err(anyhow::Error::msg)?;
+    SigningKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -35,15 +30,7 @@ mod tests {
         let first = load_or_create(None, dir.path()).unwrap();
         let again = load_or_create(None, dir.path()).unwrap();
         assert_eq!(first.to_hex(), again.to_hex());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        crate::secret_file::assert_owner_only(&dir.path().join(SIGNING_KEY_FILE));
     }
 
     #[test]
