@@ -430,3 +430,64 @@ async fn awscurl_gets_the_list_with_the_credentials() {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
     assert_eq!(page["subscribers"][0]["email"], "curl@example.com");
 }
+
+/// API Gateway's browser SDK signs `host` without the port and sends `X-Amz-Security-Token`
+/// without signing it; a verifier that wants real clients must accept both.
+#[tokio::test]
+async fn host_signed_without_port_and_an_unsigned_token_are_accepted() {
+    use aws_sigv4::http_request::SessionTokenMode;
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let c = &creds["Credentials"];
+    let identity = Credentials::new(
+        c["AccessKeyId"].as_str().unwrap(),
+        c["SecretKey"].as_str().unwrap(),
+        Some(c["SessionToken"].as_str().unwrap().to_owned()),
+        None,
+        "test",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.session_token_mode = SessionTokenMode::Exclude;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("execute-api")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "GET",
+        "/api/subscribers",
+        [("host", "127.0.0.1")].into_iter(),
+        SignableBody::Bytes(&[]),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = app.client.get(app.url("/api/subscribers"));
+    let mut signed = Vec::new();
+    for (name, value) in instructions.headers() {
+        signed.push(name.to_owned());
+        request = request.header(name, value);
+    }
+    let authorization = instructions
+        .headers()
+        .find(|(n, _)| *n == "authorization")
+        .unwrap()
+        .1
+        .to_owned();
+    assert!(
+        !authorization.contains("x-amz-security-token"),
+        "the token is not signed"
+    );
+    assert!(
+        signed.iter().any(|n| n == "x-amz-security-token"),
+        "but it is sent"
+    );
+    assert!(app.address.contains(':'), "the request's Host has a port");
+    assert_eq!(request.send().await.unwrap().status(), 200);
+}
