@@ -6,7 +6,7 @@ export const ADMIN_PASSWORD = "e2e correct horse battery";
 
 /** Creates the admin the browser tests log in as, with the CLI users would use. */
 export default function globalSetup(): void {
-  const binary = path.resolve(__dirname, "../target/debug/serverless-stories");
+  const binary = process.env.E2E_BINARY ?? path.resolve(__dirname, "../target/debug/serverless-stories");
   try {
     execFileSync(binary, ["admin", "add", ADMIN_USER, "--password-stdin"], {
       input: `${ADMIN_PASSWORD}\n`,

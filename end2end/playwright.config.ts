@@ -8,6 +8,9 @@ import * as fs from "node:fs";
 const port = Number(process.env.E2E_PORT ?? 3137);
 const baseURL = `http://127.0.0.1:${port}`;
 const root = path.resolve(__dirname, "..");
+// E2E_BINARY=target/release/serverless-stories runs the suite against a release build.
+const binary = path.resolve(root, process.env.E2E_BINARY ?? "target/debug/serverless-stories");
+process.env.E2E_BINARY = binary; // global-setup creates the admin with the same binary
 const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "stories-e2e-"));
 process.env.E2E_DATA_DIR = dataDir; // workers re-read this config: keep one data dir
 
@@ -41,7 +44,7 @@ export default defineConfig({
   },
   projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"], launchOptions: chromium } }],
   webServer: {
-    command: path.join(root, "target/debug/serverless-stories"),
+    command: binary,
     cwd: root,
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,

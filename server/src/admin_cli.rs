@@ -6,7 +6,6 @@ use crate::{
     store::SqliteStore,
 };
 use anyhow::Context;
-use app::credentials::ADMIN_GROUP;
 use std::{io::BufRead, path::Path};
 use time::format_description::well_known::Rfc3339;
 
@@ -23,10 +22,18 @@ fn read_password() -> anyhow::Result<Password> {
 pub async fn run(command: AdminCommand, data_dir: &Path) -> anyhow::Result<()> {
     let users = UserDirectory::new(SqliteStore::open(data_dir)?);
     match command {
-        AdminCommand::Add { username, .. } => {
+        AdminCommand::Add {
+            username, groups, ..
+        } => {
             let username = Username::parse(&username)?;
+            for group in &groups {
+                // Groups are stored comma-separated and travel in tokens: keep them plain.
+                Username::parse(group)
+                    .map_err(|_| anyhow::anyhow!("invalid group name {group:?}"))?;
+            }
             let password = read_password()?;
-            let user = users.add(&username, password, &[ADMIN_GROUP]).await?;
+            let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let user = users.add(&username, password, &groups).await?;
             println!(
                 "added {} (groups: {})",
                 user.username,

@@ -64,9 +64,13 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Add an admin user (in the `admin` group). The password is read from standard input.
+    /// Add a user, in the `admin` group unless `--group` says otherwise. The password is read
+    /// from standard input.
     Add {
         username: String,
+        /// Groups to put the user in (repeatable). Only `admin` may list subscribers.
+        #[arg(long = "group", value_name = "GROUP", default_value = "admin")]
+        groups: Vec<String>,
         /// Read the password from standard input (first line). Required: passwords never go
         /// in arguments, where other users and shell history can see them.
         #[arg(long, required = true)]

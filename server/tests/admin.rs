@@ -491,3 +491,18 @@ async fn host_signed_without_port_and_an_unsigned_token_are_accepted() {
     assert!(app.address.contains(':'), "the request's Host has a port");
     assert_eq!(request.send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn a_correctly_signed_caller_outside_the_admin_group_gets_403() {
+    let dir = data_dir();
+    common::add_user(dir.path(), "reader", PASSWORD, &["--group", "readers"]);
+    let app = spawn_app(dir.path()).await;
+    let (_token, creds) = app.admin_credentials("reader", PASSWORD).await;
+    let response = signed_get(&app, &creds, "/api/subscribers").await;
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        "User: reader is not authorized to perform: execute-api:Invoke on resource: /api/subscribers"
+    );
+}

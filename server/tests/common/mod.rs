@@ -132,9 +132,15 @@ impl TestApp {
 
 /// `serverless-stories admin add USERNAME --password-stdin` against `data_dir`.
 pub fn add_admin(data_dir: &Path, username: &str, password: &str) {
+    add_user(data_dir, username, password, &[]);
+}
+
+/// `admin add` with extra arguments (e.g. `--group readers`).
+pub fn add_user(data_dir: &Path, username: &str, password: &str, extra: &[&str]) {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
         .args(["admin", "add", username, "--password-stdin"])
+        .args(extra)
         .env("STORIES_DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
