@@ -70,7 +70,7 @@ mod server {
                 "limit must be between 1 and {MAX_PAGE_SIZE}."
             )));
         }
-        let store = use_context::<SharedStore>().ok_or_else(ApiError::internal)?;
+        let store: SharedStore = crate::error::server_context("subscriber store")?;
         let failed = |err: StoreError| match err {
             StoreError::BadCursor => {
                 ApiError::bad_request("cursor is not one this API handed out.")

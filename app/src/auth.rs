@@ -45,18 +45,11 @@ mod server {
     use super::*;
     use crate::{
         credentials::CredentialMinter,
-        error::ApiErrorKind,
+        error::{server_context, ApiErrorKind},
         identity::{SharedIdentity, SignInError, TokenError},
         login_throttle::LoginThrottle,
     };
     use std::{net::SocketAddr, sync::Arc, time::Instant};
-
-    fn context<T: Clone + Send + Sync + 'static>(what: &str) -> Result<T, ApiError> {
-        use_context::<T>().ok_or_else(|| {
-            tracing::error!("no {what} in the server function's context");
-            ApiError::internal()
-        })
-    }
 
     async fn client_ip() -> Option<std::net::IpAddr> {
         leptos_axum::extract::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -71,8 +64,8 @@ mod server {
                 "Please enter your username and password.",
             ));
         }
-        let identity: SharedIdentity = context("identity provider")?;
-        let throttle: Arc<LoginThrottle> = context("login throttle")?;
+        let identity: SharedIdentity = server_context("identity provider")?;
+        let throttle: Arc<LoginThrottle> = server_context("login throttle")?;
         let client = client_ip().await;
         if let Err(throttled) = throttle.check(client, username, Instant::now()) {
             let minutes = throttled.retry_after.as_secs().div_ceil(60).max(1);
@@ -109,9 +102,9 @@ mod server {
     }
 
     pub async fn credentials(token: &str) -> Result<CredentialsForIdentity, ApiError> {
-        let identity: SharedIdentity = context("identity provider")?;
-        let minter: Arc<CredentialMinter> = context("credential minter")?;
-        let region: SigningRegion = context("signing region")?;
+        let identity: SharedIdentity = server_context("identity provider")?;
+        let minter: Arc<CredentialMinter> = server_context("credential minter")?;
+        let region: SigningRegion = server_context("signing region")?;
         let verified = match identity.verify_id_token(token.trim()).await {
             Ok(verified) => verified,
             Err(TokenError::Expired) => {

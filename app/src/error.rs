@@ -87,6 +87,16 @@ impl ApiError {
     }
 }
 
+/// A server-side dependency (store, identity provider, …) the server provides as Leptos context.
+/// Missing context is a wiring bug: logged, and answered as an internal error.
+#[cfg(feature = "ssr")]
+pub fn server_context<T: Clone + Send + Sync + 'static>(what: &str) -> Result<T, ApiError> {
+    leptos::prelude::use_context::<T>().ok_or_else(|| {
+        tracing::error!("no {what} in the server function's context");
+        ApiError::internal()
+    })
+}
+
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 

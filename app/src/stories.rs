@@ -65,10 +65,7 @@ pub mod catalog {
     pub type SharedCatalog = Arc<StoryCatalog>;
 
     pub fn from_context() -> Result<SharedCatalog, ApiError> {
-        leptos::prelude::use_context::<SharedCatalog>().ok_or_else(|| {
-            tracing::error!("no story catalog in the server function's context");
-            ApiError::internal()
-        })
+        crate::error::server_context("story catalog")
     }
 
     #[derive(Debug, thiserror::Error)]

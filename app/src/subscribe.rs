@@ -87,10 +87,7 @@ mod server {
     pub async fn subscribe(input: &str) -> SubscribeResult {
         let email =
             SubscriberEmail::parse(input).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let store = use_context::<SharedStore>().ok_or_else(|| {
-            tracing::error!("subscribe: no store in the server function's context");
-            ApiError::internal()
-        })?;
+        let store: SharedStore = crate::error::server_context("subscriber store")?;
         match store
             .subscribe(&email, time::OffsetDateTime::now_utc())
             .await
