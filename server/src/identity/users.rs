@@ -94,6 +94,16 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Hashing takes tens of milliseconds of CPU: keep it off the async workers.
+async fn hash_off_runtime(password: Password) -> Result<String, UserError> {
+    tokio::task::spawn_blocking(move || hash_password(&password.0))
+        .await
+        .map_err(store_error)?
+}
+
+/// The columns `row_to_parts` reads, in its order.
+const USER_COLUMNS: &str = "username, sub, password_hash, groups, created_at";
+
 #[derive(Clone)]
 pub struct UserDirectory {
     store: SqliteStore,
@@ -114,9 +124,7 @@ impl UserDirectory {
         password: Password,
         groups: &[&str],
     ) -> Result<User, UserError> {
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password.0))
-            .await
-            .map_err(store_error)??;
+        let hash = hash_off_runtime(password).await?;
         let user = User {
             username: username.0.clone(),
             sub: new_subject()?,
@@ -155,7 +163,7 @@ impl UserDirectory {
             .store
             .with_conn(move |conn| {
                 conn.query_row(
-                    "SELECT username, sub, password_hash, groups, created_at FROM users WHERE username = ?1",
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
                     params![username],
                     row_to_parts,
                 )
@@ -170,9 +178,9 @@ impl UserDirectory {
         let rows = self
             .store
             .with_conn(|conn| {
-                let mut statement = conn.prepare(
-                    "SELECT username, sub, password_hash, groups, created_at FROM users ORDER BY username",
-                )?;
+                let mut statement = conn.prepare(&format!(
+                    "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+                ))?;
                 let rows = statement.query_map([], row_to_parts)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
@@ -197,9 +205,7 @@ impl UserDirectory {
     }
 
     pub async fn set_password(&self, username: &str, password: Password) -> Result<(), UserError> {
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password.0))
-            .await
-            .map_err(store_error)??;
+        let hash = hash_off_runtime(password).await?;
         let name = username.to_owned();
         let updated = self
             .store
