@@ -75,6 +75,16 @@ fn signed_headers(
     )
 }
 
+/// A server with one subscriber, and an admin's credentials for it (for the external clients).
+async fn admin_with_one_subscriber(email: &str) -> (tempfile::TempDir, TestApp, Value) {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    assert_eq!(app.subscribe(email).await.status(), 200);
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    (dir, app, creds)
+}
+
 async fn signed_get(app: &TestApp, creds: &Value, path_and_query: &str) -> reqwest::Response {
     let mut request = app
         .client
@@ -236,14 +246,7 @@ async fn wrong_password_and_unknown_user_get_the_same_answer_then_429() {
         "{body}"
     );
     // Missing fields are a 400, not a crash.
-    let response = app
-        .client
-        .post(app.url("/api/login"))
-        .header("accept", "application/json")
-        .form(&[("username", "ada")])
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form("/api/login", &[("username", "ada")]).await;
     assert_eq!(response.status(), 400);
 }
 
@@ -381,11 +384,7 @@ mod tokens {
 #[tokio::test]
 async fn botocore_sigv4auth_signs_a_request_the_server_accepts() {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let dir = data_dir();
-    add_admin(dir.path(), "ada", PASSWORD);
-    let app = spawn_app(dir.path()).await;
-    assert_eq!(app.subscribe("boto@example.com").await.status(), 200);
-    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let (_dir, app, creds) = admin_with_one_subscriber("boto@example.com").await;
     let c = &creds["Credentials"];
     let script = r#"
 import json, os, sys, urllib.request
@@ -422,11 +421,7 @@ print(response.read().decode())
 
 #[tokio::test]
 async fn awscurl_gets_the_list_with_the_credentials() {
-    let dir = data_dir();
-    add_admin(dir.path(), "ada", PASSWORD);
-    let app = spawn_app(dir.path()).await;
-    assert_eq!(app.subscribe("curl@example.com").await.status(), 200);
-    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let (_dir, app, creds) = admin_with_one_subscriber("curl@example.com").await;
     let c = &creds["Credentials"];
     let output = tokio::process::Command::new("awscurl")
         .args([

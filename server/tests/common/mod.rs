@@ -87,14 +87,19 @@ impl TestApp {
             .expect("POST /api/subscribe")
     }
 
-    pub async fn subscribe(&self, email: &str) -> reqwest::Response {
+    /// Posts form fields to an API endpoint as the hydrated page does (form body, JSON answer).
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.client
-            .post(self.url("/api/subscribe"))
+            .post(self.url(path))
             .header("accept", "application/json")
-            .form(&[("email", email)])
+            .form(fields)
             .send()
             .await
-            .expect("POST /api/subscribe")
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    pub async fn subscribe(&self, email: &str) -> reqwest::Response {
+        self.post_form("/api/subscribe", &[("email", email)]).await
     }
 
     /// Subscribe the way a browser without JavaScript does (plain form post, wants HTML).
@@ -159,23 +164,16 @@ pub fn add_user(data_dir: &Path, username: &str, password: &str, extra: &[&str])
 
 impl TestApp {
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/login"))
-            .header("accept", "application/json")
-            .form(&[("username", username), ("password", password)])
-            .send()
-            .await
-            .expect("POST /api/login")
+        self.post_form(
+            "/api/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
     }
 
     pub async fn credentials(&self, token: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/credentials"))
-            .header("accept", "application/json")
-            .form(&[("token", token)])
-            .send()
+        self.post_form("/api/credentials", &[("token", token)])
             .await
-            .expect("POST /api/credentials")
     }
 
     /// Logs in and trades the token for credentials: (id token, credentials JSON).
