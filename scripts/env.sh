@@ -1,4 +1,4 @@
 # Sourced by the scripts: puts the tools the build uses first on PATH.
 # npm's binaryen (wasm-opt 132) must win over any older Debian wasm-opt: 108 breaks hydration.
 project_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export PATH="$project_root/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$project_root/end2end/node_modules/.bin:$HOME/.cargo/bin:$HOME/.local/bin:$PATH"

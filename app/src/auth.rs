@@ -16,6 +16,27 @@ pub struct SignedIn {
     pub expires_in: i64,
 }
 
+/// The password was temporary: choose a new one, answering with `session` (the shape of
+/// Cognito's `InitiateAuth` challenge answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NewPasswordRequired {
+    /// Always `NEW_PASSWORD_REQUIRED`.
+    pub challenge_name: String,
+    pub session: String,
+    pub username: String,
+}
+
+pub const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
+
+/// What `/api/login` and `/api/new-password` answer: signed in, or one more step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LoginStep {
+    SignedIn(SignedIn),
+    NewPasswordRequired(NewPasswordRequired),
+}
+
 /// Cognito GetCredentialsForIdentity's answer, plus the region to sign requests for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -31,8 +52,19 @@ pub struct CredentialsForIdentity {
 pub struct SigningRegion(pub String);
 
 #[server(name = Login, prefix = "/api", endpoint = "login")]
-pub async fn login(username: String, password: String) -> Result<SignedIn, ApiError> {
+pub async fn login(username: String, password: String) -> Result<LoginStep, ApiError> {
     server::login(&username, &password).await
+}
+
+/// Answers `NEW_PASSWORD_REQUIRED` with the password the user chose (typed twice).
+#[server(name = SetNewPassword, prefix = "/api", endpoint = "new-password")]
+pub async fn set_new_password(
+    username: String,
+    session: String,
+    new_password: String,
+    confirm_password: String,
+) -> Result<LoginStep, ApiError> {
+    server::set_new_password(&username, &session, &new_password, &confirm_password).await
 }
 
 #[server(name = GetCredentials, prefix = "/api", endpoint = "credentials")]
@@ -46,7 +78,7 @@ mod server {
     use crate::{
         credentials::CredentialMinter,
         error::{server_context, ApiErrorKind},
-        identity::{SharedIdentity, SignInError, TokenError},
+        identity::{SharedIdentity, SignInError, SignInStep, TokenError},
         login_throttle::LoginThrottle,
     };
     use std::{net::SocketAddr, sync::Arc, time::Instant};
@@ -58,7 +90,7 @@ mod server {
             .map(|info| info.0.ip())
     }
 
-    pub async fn login(username: &str, password: &str) -> Result<SignedIn, ApiError> {
+    pub async fn login(username: &str, password: &str) -> Result<LoginStep, ApiError> {
         if username.trim().is_empty() || password.is_empty() {
             return Err(ApiError::bad_request(
                 "Please enter your username and password.",
@@ -77,22 +109,87 @@ mod server {
                 ),
             ));
         }
-        match identity.sign_in(username, password).await {
-            Ok(id_token) => {
-                throttle.record_success(username);
+        let step = identity.sign_in(username, password).await;
+        if matches!(step, Err(SignInError::IncorrectCredentials)) {
+            throttle.record_failure(client, username, Instant::now());
+        } else if step.is_ok() {
+            throttle.record_success(username);
+        }
+        answer(username, step)
+    }
+
+    pub async fn set_new_password(
+        username: &str,
+        session: &str,
+        new_password: &str,
+        confirm_password: &str,
+    ) -> Result<LoginStep, ApiError> {
+        if username.trim().is_empty() || session.is_empty() {
+            return Err(ApiError::new(ApiErrorKind::Unauthorized, SESSION_EXPIRED));
+        }
+        if new_password.is_empty() {
+            return Err(ApiError::bad_request("Please choose a new password."));
+        }
+        if new_password != confirm_password {
+            return Err(ApiError::bad_request("The passwords do not match."));
+        }
+        let identity: SharedIdentity = server_context("identity provider")?;
+        let step = identity
+            .set_new_password(username, session, new_password)
+            .await;
+        answer(username, step)
+    }
+
+    const SESSION_EXPIRED: &str = "Your sign-in session expired. Please log in again.";
+
+    /// One mapping from the identity provider's answers to what the browser sees.
+    fn answer(
+        username: &str,
+        step: Result<SignInStep, SignInError>,
+    ) -> Result<LoginStep, ApiError> {
+        let refused = |kind, message: &str| Err(ApiError::new(kind, message));
+        match step {
+            Ok(SignInStep::SignedIn {
+                id_token,
+                expires_in,
+            }) => {
                 tracing::info!(username, "signed in");
-                Ok(SignedIn {
+                Ok(LoginStep::SignedIn(SignedIn {
                     id_token,
-                    expires_in: 3600,
-                })
+                    expires_in,
+                }))
+            }
+            Ok(SignInStep::NewPasswordRequired { username, session }) => {
+                tracing::info!(%username, "signed in with a temporary password");
+                Ok(LoginStep::NewPasswordRequired(NewPasswordRequired {
+                    challenge_name: NEW_PASSWORD_REQUIRED.into(),
+                    session,
+                    username,
+                }))
             }
             Err(SignInError::IncorrectCredentials) => {
-                throttle.record_failure(client, username, Instant::now());
                 tracing::warn!("failed sign-in");
-                Err(ApiError::new(
-                    ApiErrorKind::Unauthorized,
-                    INCORRECT_CREDENTIALS,
-                ))
+                refused(ApiErrorKind::Unauthorized, INCORRECT_CREDENTIALS)
+            }
+            Err(SignInError::PasswordRefused(reason)) => Err(ApiError::bad_request(reason)),
+            Err(SignInError::SessionExpired) => {
+                refused(ApiErrorKind::Unauthorized, SESSION_EXPIRED)
+            }
+            Err(SignInError::NotConfirmed) => refused(
+                ApiErrorKind::Forbidden,
+                "This account is not confirmed yet. Ask an administrator to confirm it.",
+            ),
+            Err(SignInError::PasswordResetRequired) => refused(
+                ApiErrorKind::Forbidden,
+                "This account's password must be reset. Ask an administrator to reset it.",
+            ),
+            Err(SignInError::UnsupportedChallenge(step)) => {
+                tracing::warn!(%step, username, "sign-in needs a step this app does not support");
+                refused(
+                    ApiErrorKind::Forbidden,
+                    "This account needs a sign-in step this site does not support \
+                     (such as multi-factor authentication). Ask an administrator.",
+                )
             }
             Err(SignInError::Unavailable(cause)) => {
                 tracing::error!(%cause, "sign-in failed");

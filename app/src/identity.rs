@@ -13,11 +13,34 @@ pub struct VerifiedIdentity {
     pub expires_at: OffsetDateTime,
 }
 
+/// Where a sign-in attempt got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInStep {
+    /// Signed in: an ID token (a JWT in Cognito's shape) and its lifetime in seconds.
+    SignedIn { id_token: String, expires_in: i64 },
+    /// The password was right but is temporary (Cognito's `NEW_PASSWORD_REQUIRED`): the user
+    /// must choose a new one, answering with this session.
+    NewPasswordRequired { username: String, session: String },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     /// Unknown user and wrong password are deliberately the same answer.
     #[error("incorrect username or password")]
     IncorrectCredentials,
+    /// The new password breaks the pool's policy; the message says how.
+    #[error("the new password was refused: {0}")]
+    PasswordRefused(String),
+    /// The sign-in session of a challenge expired or was already used.
+    #[error("the sign-in session expired")]
+    SessionExpired,
+    #[error("the user is not confirmed")]
+    NotConfirmed,
+    #[error("the user must reset their password")]
+    PasswordResetRequired,
+    /// A step this app does not implement (e.g. an MFA challenge).
+    #[error("the identity provider asked for an unsupported step: {0}")]
+    UnsupportedChallenge(String),
     #[error("the identity provider is unavailable: {0}")]
     Unavailable(String),
 }
@@ -34,8 +57,16 @@ pub enum TokenError {
 
 #[async_trait::async_trait]
 pub trait IdentityProvider: Send + Sync + 'static {
-    /// Returns an ID token (a JWT in Cognito's shape) for correct credentials.
-    async fn sign_in(&self, username: &str, password: &str) -> Result<String, SignInError>;
+    /// Checks a username and password.
+    async fn sign_in(&self, username: &str, password: &str) -> Result<SignInStep, SignInError>;
+
+    /// Answers a `NewPasswordRequired` step with the password the user chose.
+    async fn set_new_password(
+        &self,
+        username: &str,
+        session: &str,
+        new_password: &str,
+    ) -> Result<SignInStep, SignInError>;
 
     /// Checks an ID token's signature, algorithm, issuer, audience, use and expiry.
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError>;

@@ -1,6 +1,6 @@
 //! Command line: `serverless-stories [OPTIONS] [COMMAND]`.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -27,6 +27,9 @@ pub struct Cli {
     #[command(flatten)]
     pub serve: ServeArgs,
 
+    #[command(flatten)]
+    pub backends: BackendArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -38,6 +41,74 @@ pub enum Command {
     /// Manage the admin users of the embedded identity provider.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Create the DynamoDB table (on-demand billing) unless it exists, and wait until it is
+    /// active. Uses --table/STORIES_TABLE and the standard AWS settings.
+    InitTable,
+    /// Recount the DynamoDB table's subscribers and store the total the admin page shows
+    /// (repairs the counter if an instance died between a subscribe and its increment).
+    Recount,
+}
+
+/// Where subscribers are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum StoreKind {
+    /// SQLite in the data directory (zero configuration).
+    #[default]
+    Embedded,
+    /// A DynamoDB table, configured through the standard AWS settings.
+    Dynamodb,
+}
+
+/// Who signs admins in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum IdentityKind {
+    /// Users in the data directory (`serverless-stories admin …`).
+    #[default]
+    Embedded,
+    /// A Cognito user pool.
+    Cognito,
+}
+
+/// The store and identity provider, and their AWS settings. The AWS SDK itself is configured
+/// through its standard variables (AWS_REGION, AWS_PROFILE, credentials, AWS_ENDPOINT_URL_*).
+#[derive(Debug, Args, Clone, Default)]
+pub struct BackendArgs {
+    /// Where subscribers are stored.
+    #[arg(
+        long,
+        env = "STORIES_STORE",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub store: StoreKind,
+
+    /// The DynamoDB table (partition key `email`, a string).
+    #[arg(long, env = "STORIES_TABLE", default_value = "Emails", global = true)]
+    pub table: String,
+
+    /// Who signs admins in.
+    #[arg(
+        long,
+        env = "STORIES_IDENTITY",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub identity: IdentityKind,
+
+    /// The Cognito user pool id (e.g. us-east-1_AbCdEfGhI), for `--identity cognito`.
+    #[arg(long, env = "STORIES_COGNITO_USER_POOL_ID", global = true)]
+    pub cognito_user_pool_id: Option<String>,
+
+    /// The user pool's app client id (a client without a secret, with USER_PASSWORD_AUTH
+    /// enabled), for `--identity cognito`.
+    #[arg(long, env = "STORIES_COGNITO_CLIENT_ID", global = true)]
+    pub cognito_client_id: Option<String>,
+
+    /// The ID tokens' issuer. Default: https://cognito-idp.<region>.amazonaws.com/<pool id>.
+    #[arg(long, env = "STORIES_COGNITO_ISSUER", global = true)]
+    pub cognito_issuer: Option<String>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -103,6 +174,27 @@ mod tests {
         let cli = Cli::try_parse_from(["serverless-stories"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn backends_are_chosen_by_name() {
+        let cli = Cli::try_parse_from([
+            "serverless-stories",
+            "--store",
+            "dynamodb",
+            "--identity",
+            "cognito",
+            "--table",
+            "News",
+        ])
+        .unwrap();
+        assert_eq!(cli.backends.store, StoreKind::Dynamodb);
+        assert_eq!(cli.backends.identity, IdentityKind::Cognito);
+        assert_eq!(cli.backends.table, "News");
+        assert!(Cli::try_parse_from(["serverless-stories", "--store", "postgres"]).is_err());
+        let cli =
+            Cli::try_parse_from(["serverless-stories", "init-table", "--table", "X"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::InitTable)));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod admin_cli;
 pub mod api_errors;
+pub mod aws;
 pub mod cli;
 pub mod content;
 pub mod http_stack;
@@ -12,3 +13,4 @@ pub mod signing_key;
 pub mod sigv4;
 pub mod startup;
 pub mod store;
+pub mod table_cli;

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
 use server::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, IdentityKind},
     startup::{shutdown_signal, Application, Settings},
 };
 use std::process::ExitCode;
@@ -35,9 +35,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
 
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Admin(command) => server::admin_cli::run(command, &cli.data_dir).await,
+        Command::Admin(command) => {
+            if cli.backends.identity == IdentityKind::Cognito {
+                anyhow::bail!(
+                    "with --identity cognito, users live in the Cognito user pool: manage them \
+                     with the AWS console or CLI (see README, \"Running on AWS\")"
+                );
+            }
+            server::admin_cli::run(command, &cli.data_dir).await
+        }
+        Command::InitTable => server::table_cli::init_table(&cli.backends.table).await,
+        Command::Recount => server::table_cli::recount(&cli.backends.table).await,
         Command::Serve => {
-            let settings = Settings::from_env(cli.data_dir, cli.serve)?;
+            let settings = Settings::from_env(cli.data_dir, cli.serve, cli.backends)?;
             let app = Application::build(settings).await?;
             let addr = app.local_addr().context("reading the bound address")?;
             // Tests start the server on port 0 and read this line to find it.

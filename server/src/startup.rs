@@ -1,10 +1,11 @@
 //! Builds the application (stores, routes, layers) and binds its listener.
 
 use crate::{
-    api_errors,
-    cli::ServeArgs,
+    api_errors, aws,
+    cli::{BackendArgs, IdentityKind, ServeArgs, StoreKind},
     content, http_stack,
     identity::{
+        cognito::{CognitoIdentity, CognitoSettings},
         embedded::EmbeddedIdentity,
         id_token::{IdTokenSigner, Jwks, TokenRules},
         users::UserDirectory,
@@ -12,7 +13,7 @@ use crate::{
     signed_api::{self, SignedApi},
     signing_key,
     sigv4::Verifier,
-    store::SqliteStore,
+    store::{DynamoDbStore, SqliteStore},
 };
 use anyhow::Context;
 use app::{
@@ -46,11 +47,16 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub leptos: LeptosOptions,
     pub serve: ServeArgs,
+    pub backends: BackendArgs,
 }
 
 impl Settings {
     /// Leptos settings from the standard `LEPTOS_*` variables (cargo-leptos sets them).
-    pub fn from_env(data_dir: PathBuf, serve: ServeArgs) -> anyhow::Result<Self> {
+    pub fn from_env(
+        data_dir: PathBuf,
+        serve: ServeArgs,
+        backends: BackendArgs,
+    ) -> anyhow::Result<Self> {
         let leptos = get_configuration(None)
             .context("reading the LEPTOS_* settings")?
             .leptos_options;
@@ -58,6 +64,7 @@ impl Settings {
             data_dir,
             leptos,
             serve,
+            backends,
         })
     }
 }
@@ -72,7 +79,8 @@ pub struct AppState {
     pub minter: Arc<CredentialMinter>,
     pub throttle: Arc<LoginThrottle>,
     pub region: SigningRegion,
-    pub jwks: Arc<Jwks>,
+    /// The embedded provider's public keys; `None` when Cognito issues the tokens.
+    pub jwks: Option<Arc<Jwks>>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -89,23 +97,70 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let data_dir = &settings.data_dir;
-        let store = SqliteStore::open(data_dir)?;
-        tracing::info!(database = %store.path().display(), "embedded store ready");
-        let catalog = content::embedded_catalog().context("loading the stories")?;
-        let key = signing_key::load_or_create(settings.serve.signing_key.as_deref(), data_dir)?;
-        let signer = IdTokenSigner::load_or_create(data_dir)?;
-        let rules = TokenRules {
-            issuer: EMBEDDED_ISSUER.into(),
-            audience: EMBEDDED_CLIENT_ID.into(),
+        let backends = &settings.backends;
+        // Each is set up once, and only if a backend needs it.
+        let sdk = tokio::sync::OnceCell::new();
+        let aws_config = || sdk.get_or_try_init(aws::load);
+        let db = tokio::sync::OnceCell::new();
+        let embedded_db = || db.get_or_try_init(|| async { SqliteStore::open(data_dir) });
+        let store: SharedStore = match backends.store {
+            StoreKind::Dynamodb => {
+                let client = aws_sdk_dynamodb::Client::new(aws_config().await?);
+                let store = DynamoDbStore::connect(client, &backends.table).await?;
+                tracing::info!(table = %store.table(), "DynamoDB store ready");
+                Arc::new(store)
+            }
+            StoreKind::Embedded => {
+                let db = embedded_db().await?;
+                tracing::info!(database = %db.path().display(), "embedded store ready");
+                Arc::new(db.clone())
+            }
         };
-        let identity = EmbeddedIdentity::new(UserDirectory::new(store.clone()), signer, rules)
-            .map_err(|e| anyhow::anyhow!("starting the identity provider: {e}"))?;
+        let catalog = content::embedded_catalog().context("loading the stories")?;
+        if backends.store == StoreKind::Dynamodb && settings.serve.signing_key.is_none() {
+            tracing::warn!(
+                "STORIES_SIGNING_KEY is not set: credentials from this instance are accepted \
+                 only by instances sharing its data directory"
+            );
+        }
+        let key = signing_key::load_or_create(settings.serve.signing_key.as_deref(), data_dir)?;
+        let (identity, jwks): (SharedIdentity, Option<Arc<Jwks>>) = match backends.identity {
+            IdentityKind::Cognito => {
+                let cognito = CognitoSettings::new(
+                    backends.cognito_user_pool_id.clone(),
+                    backends.cognito_client_id.clone(),
+                    backends.cognito_issuer.clone(),
+                    CognitoSettings::endpoint_from_env(),
+                )?;
+                tracing::info!(pool = %cognito.user_pool_id, issuer = %cognito.issuer,
+                        "Cognito user pool sign-in");
+                let client = aws_sdk_cognitoidentityprovider::Client::new(aws_config().await?);
+                let identity = CognitoIdentity::new(client, cognito)?;
+                // Not fatal: visitors need no keys, and admins' sign-ins fetch them again.
+                if let Err(err) = identity.load_keys().await {
+                    tracing::warn!(error = %err, "the user pool's keys are not reachable yet");
+                }
+                (Arc::new(identity), None)
+            }
+            IdentityKind::Embedded => {
+                let db = embedded_db().await?;
+                let signer = IdTokenSigner::load_or_create(data_dir)?;
+                let rules = TokenRules {
+                    issuer: EMBEDDED_ISSUER.into(),
+                    audience: EMBEDDED_CLIENT_ID.into(),
+                };
+                let identity = EmbeddedIdentity::new(UserDirectory::new(db.clone()), signer, rules)
+                    .map_err(|e| anyhow::anyhow!("starting the identity provider: {e}"))?;
+                let jwks = Arc::new(identity.jwks().clone());
+                (Arc::new(identity), Some(jwks))
+            }
+        };
         let state = AppState {
             leptos: settings.leptos.clone(),
-            store: Arc::new(store),
+            store,
             catalog: Arc::new(catalog),
-            jwks: Arc::new(identity.jwks().clone()),
-            identity: Arc::new(identity),
+            jwks,
+            identity,
             minter: Arc::new(CredentialMinter::new(key)),
             throttle: Arc::new(LoginThrottle::new(Limits::default())),
             region: SigningRegion(settings.serve.region.clone()),
@@ -186,9 +241,13 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// The public keys ID tokens are signed with (what Cognito serves per user pool).
-async fn jwks(State(state): State<AppState>) -> axum::Json<Jwks> {
-    axum::Json((*state.jwks).clone())
+/// The public keys ID tokens are signed with (what Cognito serves per user pool). With Cognito,
+/// the pool publishes its own.
+async fn jwks(State(state): State<AppState>) -> axum::response::Response {
+    match &state.jwks {
+        Some(jwks) => axum::Json((**jwks).clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Story URLs end in a slash (as in the original site); send the slash-less form there.

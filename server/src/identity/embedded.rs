@@ -2,12 +2,12 @@
 //! ID tokens signed with our own RSA key, verified like Cognito's.
 
 use super::{
-    id_token::{IdTokenSigner, IdTokenVerifier, Jwks, TokenRules},
+    id_token::{IdTokenSigner, IdTokenVerifier, Jwks, TokenRules, ID_TOKEN_LIFETIME},
     users::{hash_password, verify_password, UserDirectory},
 };
 use app::{
     credentials::Caller,
-    identity::{IdentityProvider, SignInError, TokenError, VerifiedIdentity},
+    identity::{IdentityProvider, SignInError, SignInStep, TokenError, VerifiedIdentity},
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -47,7 +47,7 @@ impl EmbeddedIdentity {
 
 #[async_trait::async_trait]
 impl IdentityProvider for EmbeddedIdentity {
-    async fn sign_in(&self, username: &str, password: &str) -> Result<String, SignInError> {
+    async fn sign_in(&self, username: &str, password: &str) -> Result<SignInStep, SignInError> {
         let user = self
             .users
             .find(username)
@@ -70,9 +70,25 @@ impl IdentityProvider for EmbeddedIdentity {
             username: user.username,
             groups: user.groups,
         };
-        self.signer
+        let id_token = self
+            .signer
             .issue(&caller, &self.rules, OffsetDateTime::now_utc())
-            .map_err(SignInError::Unavailable)
+            .map_err(SignInError::Unavailable)?;
+        Ok(SignInStep::SignedIn {
+            id_token,
+            expires_in: ID_TOKEN_LIFETIME.whole_seconds(),
+        })
+    }
+
+    /// Embedded users never get a temporary password (the CLI sets real ones), so there is no
+    /// session to answer.
+    async fn set_new_password(
+        &self,
+        _username: &str,
+        _session: &str,
+        _new_password: &str,
+    ) -> Result<SignInStep, SignInError> {
+        Err(SignInError::SessionExpired)
     }
 
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
@@ -111,7 +127,14 @@ mod tests {
     #[tokio::test]
     async fn signs_in_and_verifies_its_own_tokens() {
         let (_dir, idp) = provider().await;
-        let token = idp.sign_in("ada", "correct horse").await.unwrap();
+        let SignInStep::SignedIn {
+            id_token: token,
+            expires_in,
+        } = idp.sign_in("ada", "correct horse").await.unwrap()
+        else {
+            panic!("embedded users have no challenges");
+        };
+        assert_eq!(expires_in, 3600);
         let who = idp.verify_id_token(&token).await.unwrap();
         assert_eq!(who.caller.username, "ada");
         assert!(who.caller.is_admin());

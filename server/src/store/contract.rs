@@ -66,6 +66,11 @@ pub async fn concurrent_subscribes_have_one_winner(store: Arc<dyn SubscriberStor
         }
     }
     assert_eq!(added, 1);
+    assert_eq!(
+        store.count().await.unwrap(),
+        1,
+        "one subscriber counted once"
+    );
 }
 
 pub async fn health_check_passes(store: &dyn SubscriberStore) {
@@ -127,4 +132,18 @@ pub async fn foreign_cursors_are_refused(store: &dyn SubscriberStore) {
             "{cursor:?}"
         );
     }
+}
+
+/// `store` is one whose backend is down or broken: every operation is an error, and a subscribe
+/// is never reported as a duplicate (the visitor must not be told they are subscribed).
+pub async fn outage_is_an_error_never_a_duplicate(store: &dyn SubscriberStore) {
+    let visitor = email("visitor@example.com");
+    assert!(matches!(
+        store.subscribe(&visitor, OffsetDateTime::now_utc()).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(store.find(&visitor).await.is_err());
+    assert!(store.page(None, 10).await.is_err());
+    assert!(store.count().await.is_err());
+    assert!(store.check().await.is_err());
 }

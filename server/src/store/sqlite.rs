@@ -246,8 +246,13 @@ impl SubscriberStore for SqliteStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        self.with_conn(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
-            .await
+        // Touches the table, not just the connection: a damaged schema fails the check.
+        self.with_conn(|conn| {
+            conn.query_row("SELECT 1 FROM subscribers LIMIT 1", [], |_| Ok(()))
+                .optional()
+                .map(|_| ())
+        })
+        .await
     }
 }
 
@@ -296,6 +301,17 @@ mod tests {
     async fn contract_health_check() {
         let (_dir, store) = open_temp();
         contract::health_check_passes(&store).await;
+    }
+
+    #[tokio::test]
+    async fn contract_outage_is_an_error_never_a_duplicate() {
+        let (_dir, store) = open_temp();
+        // A broken database: the table the store needs is gone.
+        store
+            .with_conn(|conn| conn.execute_batch("DROP TABLE subscribers"))
+            .await
+            .unwrap();
+        contract::outage_is_an_error_never_a_duplicate(&store).await;
     }
 
     #[tokio::test]
