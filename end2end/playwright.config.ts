@@ -2,6 +2,7 @@ import { defineConfig, devices } from "@playwright/test";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as fs from "node:fs";
+import { awsMode } from "./aws-mode";
 
 // scripts/test picks a free port and builds the site first; these defaults let
 // `npx playwright test` work on its own after `cargo leptos build`.
@@ -13,6 +14,9 @@ const binary = path.resolve(root, process.env.E2E_BINARY ?? "target/debug/server
 process.env.E2E_BINARY = binary; // global-setup creates the admin with the same binary
 const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "stories-e2e-"));
 process.env.E2E_DATA_DIR = dataDir; // workers re-read this config: keep one data dir
+
+// With moto running (scripts/test), a second instance in AWS mode for tests/aws.spec.ts.
+const aws = awsMode(binary, root, Number(process.env.E2E_AWS_PORT ?? port + 1), dataDir);
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -42,20 +46,34 @@ export default defineConfig({
     trace: "retain-on-failure",
     launchOptions: chromium,
   },
-  projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"], launchOptions: chromium } }],
-  webServer: {
-    command: binary,
-    cwd: root,
-    url: `${baseURL}/healthz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "ignore",
-    stderr: "pipe",
-    env: {
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: path.join(root, "target/site"),
-      STORIES_DATA_DIR: dataDir,
-      RUST_LOG: "warn",
+  projects: [
+    { name: "chromium", testIgnore: /aws\.spec\.ts/, use: { ...devices["Desktop Chrome"], launchOptions: chromium } },
+    ...(aws
+      ? [
+          {
+            name: "aws",
+            testMatch: /aws\.spec\.ts/,
+            use: { ...devices["Desktop Chrome"], launchOptions: chromium, baseURL: aws.baseURL },
+          },
+        ]
+      : []),
+  ],
+  webServer: [
+    {
+      command: binary,
+      cwd: root,
+      url: `${baseURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: {
+        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+        LEPTOS_SITE_ROOT: path.join(root, "target/site"),
+        STORIES_DATA_DIR: dataDir,
+        RUST_LOG: "warn",
+      },
     },
-  },
+    ...(aws ? [aws.webServer] : []),
+  ],
 });

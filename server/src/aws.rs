@@ -36,7 +36,15 @@ pub async fn load() -> Result<SdkConfig, AwsConfigError> {
     Ok(config)
 }
 
-/// An SDK error with its causes on one line (the SDK's own `Display` says only "service error").
-pub fn describe(err: &impl std::error::Error) -> String {
-    aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()
+/// An SDK error with its causes on one line, e.g. "service error: ResourceNotFoundException:
+/// Requested resource not found" (the SDK's own `Display` stops at "service error").
+pub fn describe<E: std::error::Error + ?Sized>(err: &E) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -2,78 +2,16 @@
 
 mod common;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::{
-    http_request::{sign, SignableBody, SignableRequest, SigningSettings},
-    sign::v4,
+use aws_sigv4::http_request::SigningSettings;
+use common::{
+    add_admin, data_dir,
+    signing::{identity, sign_get, signed_get, signed_headers},
+    spawn_app, TestApp,
 };
-use common::{add_admin, data_dir, spawn_app, TestApp};
 use serde_json::Value;
 use std::time::{Duration, SystemTime};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// The identity in a `/api/credentials` answer, for aws-sigv4.
-fn identity(creds: &Value) -> aws_smithy_runtime_api::client::identity::Identity {
-    let c = &creds["Credentials"];
-    Credentials::new(
-        c["AccessKeyId"].as_str().unwrap(),
-        c["SecretKey"].as_str().unwrap(),
-        Some(c["SessionToken"].as_str().unwrap().to_owned()),
-        None,
-        "test",
-    )
-    .into()
-}
-
-fn sign_get(
-    identity: &aws_smithy_runtime_api::client::identity::Identity,
-    region: &str,
-    settings: SigningSettings,
-    time: SystemTime,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> Vec<(String, String)> {
-    let params = v4::SigningParams::builder()
-        .identity(identity)
-        .region(region)
-        .name("execute-api")
-        .time(time)
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "GET",
-        target,
-        headers.iter().copied(),
-        SignableBody::Bytes(&[]),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions
-        .headers()
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect()
-}
-
-/// Signs a GET with aws-sigv4 the way the browser does, at `time`; returns the headers to send.
-fn signed_headers(
-    app: &TestApp,
-    creds: &Value,
-    path_and_query: &str,
-    time: SystemTime,
-) -> Vec<(String, String)> {
-    let region = creds["Region"].as_str().unwrap();
-    sign_get(
-        &identity(creds),
-        region,
-        SigningSettings::default(),
-        time,
-        &app.url(path_and_query),
-        &[],
-    )
-}
 
 /// A server with one subscriber, and an admin's credentials for it (for the external clients).
 async fn admin_with_one_subscriber(email: &str) -> (tempfile::TempDir, TestApp, Value) {
@@ -83,17 +21,6 @@ async fn admin_with_one_subscriber(email: &str) -> (tempfile::TempDir, TestApp, 
     assert_eq!(app.subscribe(email).await.status(), 200);
     let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
     (dir, app, creds)
-}
-
-async fn signed_get(app: &TestApp, creds: &Value, path_and_query: &str) -> reqwest::Response {
-    let mut request = app
-        .client
-        .get(app.url(path_and_query))
-        .header("accept", "application/json");
-    for (name, value) in signed_headers(app, creds, path_and_query, SystemTime::now()) {
-        request = request.header(name, value);
-    }
-    request.send().await.unwrap()
 }
 
 #[tokio::test]

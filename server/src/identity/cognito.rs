@@ -236,6 +236,9 @@ impl IdentityProvider for CognitoIdentity {
                 } else if service.is_not_authorized_exception()
                     || service.is_expired_code_exception()
                     || service.is_code_mismatch_exception()
+                    // moto's answer to an unknown session; a wrong client id would have failed
+                    // the InitiateAuth before.
+                    || service.is_resource_not_found_exception()
                 {
                     SignInError::SessionExpired
                 } else if service.is_invalid_parameter_exception() {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod signing;
+
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
@@ -30,7 +32,13 @@ fn site_root() -> PathBuf {
 }
 
 pub async fn spawn_app(data_dir: &Path) -> TestApp {
+    spawn_app_with(data_dir, &[]).await
+}
+
+/// Starts the server with extra environment (e.g. the AWS-mode settings).
+pub async fn spawn_app_with(data_dir: &Path, env: &[(String, String)]) -> TestApp {
     let mut child = Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("LEPTOS_SITE_ROOT", site_root())
         .env("STORIES_DATA_DIR", data_dir)
@@ -192,4 +200,32 @@ impl TestApp {
         assert_eq!(response.status(), 200);
         (token, response.json().await.unwrap())
     }
+}
+
+/// Runs the binary to completion with `args` and extra environment (stdin empty).
+pub fn run_cli(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run serverless-stories")
+}
+
+/// moto's address: `scripts/test` starts moto_server and sets `STORIES_TEST_MOTO_ENDPOINT`.
+pub fn moto_endpoint() -> String {
+    std::env::var("STORIES_TEST_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "the AWS-mode tests need moto: run scripts/test, or start `moto_server -p 5000` \
+             and set STORIES_TEST_MOTO_ENDPOINT=http://127.0.0.1:5000"
+        )
+    })
+}
+
+/// A name no other test (or earlier run against the same moto) uses.
+pub fn unique_name(prefix: &str) -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).expect("random bytes");
+    format!("{prefix}-{}", hex::encode(bytes))
 }

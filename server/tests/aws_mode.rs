@@ -1,0 +1,378 @@
+//! Black-box, AWS mode: the real binary against DynamoDB and a Cognito user pool as moto
+//! emulates them (`scripts/test` starts moto and sets `STORIES_TEST_MOTO_ENDPOINT`). Each test
+//! makes its own table, user pool and users.
+
+mod common;
+
+use aws_sdk_cognitoidentityprovider::{
+    config::{Credentials, Region},
+    types::{ExplicitAuthFlowsType, MessageActionType},
+    Client as CognitoClient,
+};
+use common::{
+    data_dir, moto_endpoint, run_cli, signing::signed_get, spawn_app_with, unique_name, TestApp,
+};
+use serde_json::Value;
+
+const REGION: &str = "us-east-1";
+const PASSWORD: &str = "Correct-Horse-9";
+/// Shared by the instances of one deployment, so each accepts the others' credentials.
+const SIGNING_KEY: &str = "5f0c1c9e3a7b4d2e8f6a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e";
+
+/// A moto-backed deployment: its table and user pool, and the environment an instance needs.
+struct Deployment {
+    table: String,
+    pool_id: String,
+    client_id: String,
+    cognito: CognitoClient,
+}
+
+impl Deployment {
+    async fn new() -> Self {
+        let endpoint = moto_endpoint();
+        let config = aws_sdk_cognitoidentityprovider::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(&endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::for_tests())
+            .build();
+        let cognito = CognitoClient::from_conf(config);
+        let pool = cognito
+            .create_user_pool()
+            .pool_name(unique_name("stories"))
+            .send()
+            .await
+            .expect("create user pool");
+        let pool_id = pool.user_pool().and_then(|p| p.id()).unwrap().to_owned();
+        let client = cognito
+            .create_user_pool_client()
+            .user_pool_id(&pool_id)
+            .client_name("web")
+            .generate_secret(false)
+            .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+            .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+            .send()
+            .await
+            .expect("create app client");
+        let client_id = client
+            .user_pool_client()
+            .and_then(|c| c.client_id())
+            .unwrap()
+            .to_owned();
+        cognito
+            .create_group()
+            .user_pool_id(&pool_id)
+            .group_name("admin")
+            .send()
+            .await
+            .expect("create admin group");
+        let deployment = Self {
+            table: unique_name("Emails"),
+            pool_id,
+            client_id,
+            cognito,
+        };
+        let init = run_cli(&["init-table"], &deployment.env());
+        assert!(
+            init.status.success(),
+            "init-table: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        deployment
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", moto_endpoint().as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("STORIES_STORE", "dynamodb"),
+            ("STORIES_TABLE", &self.table),
+            ("STORIES_IDENTITY", "cognito"),
+            ("STORIES_COGNITO_USER_POOL_ID", &self.pool_id),
+            ("STORIES_COGNITO_CLIENT_ID", &self.client_id),
+            ("STORIES_SIGNING_KEY", SIGNING_KEY),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// A user with a temporary password (Cognito's FORCE_CHANGE_PASSWORD), in `groups`.
+    async fn add_user_with_temporary_password(
+        &self,
+        username: &str,
+        password: &str,
+        groups: &[&str],
+    ) {
+        self.cognito
+            .admin_create_user()
+            .user_pool_id(&self.pool_id)
+            .username(username)
+            .temporary_password(password)
+            .message_action(MessageActionType::Suppress)
+            .send()
+            .await
+            .expect("create user");
+        for group in groups {
+            self.cognito
+                .admin_add_user_to_group()
+                .user_pool_id(&self.pool_id)
+                .username(username)
+                .group_name(*group)
+                .send()
+                .await
+                .expect("add to group");
+        }
+    }
+
+    /// A confirmed user with a permanent password, in `groups`.
+    async fn add_user(&self, username: &str, password: &str, groups: &[&str]) {
+        self.add_user_with_temporary_password(username, "Temporary-Pass-1", groups)
+            .await;
+        self.cognito
+            .admin_set_user_password()
+            .user_pool_id(&self.pool_id)
+            .username(username)
+            .password(password)
+            .permanent(true)
+            .send()
+            .await
+            .expect("set permanent password");
+    }
+
+    async fn spawn(&self) -> (tempfile::TempDir, TestApp) {
+        let dir = data_dir();
+        let app = spawn_app_with(dir.path(), &self.env()).await;
+        (dir, app)
+    }
+}
+
+async fn json(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON answer")
+}
+
+#[tokio::test]
+async fn two_instances_share_subscribers_and_accept_each_others_credentials() {
+    let deployment = Deployment::new().await;
+    deployment.add_user("ada", PASSWORD, &["admin"]).await;
+    let (_a_dir, a) = deployment.spawn().await;
+    let (_b_dir, b) = deployment.spawn().await;
+
+    let first = a.subscribe("Reader.One@Example.com").await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(json(first).await, "subscribed");
+    // The same address, another case, through the other instance: one table decides.
+    let again = b.subscribe("reader.one@example.com").await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(json(again).await, "already_subscribed");
+    assert_eq!(b.subscribe("second@example.com").await.status(), 200);
+
+    // Credentials minted by A are accepted by B, and the other way round.
+    let (_token, from_a) = a.admin_credentials("ada", PASSWORD).await;
+    let (_token, from_b) = b.admin_credentials("ada", PASSWORD).await;
+    for (creds, app) in [(&from_a, &b), (&from_b, &a)] {
+        let listed = signed_get(app, creds, "/api/subscribers?limit=10").await;
+        assert_eq!(listed.status(), 200);
+        let page = json(listed).await;
+        assert_eq!(page["total"], 2);
+        let mut emails: Vec<&str> = page["subscribers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["email"].as_str().unwrap())
+            .collect();
+        emails.sort();
+        assert_eq!(emails, ["Reader.One@Example.com", "second@example.com"]);
+    }
+}
+
+#[tokio::test]
+async fn the_admin_list_pages_through_the_table_with_opaque_cursors() {
+    let deployment = Deployment::new().await;
+    deployment.add_user("ada", PASSWORD, &["admin"]).await;
+    let (_dir, app) = deployment.spawn().await;
+    for i in 0..12 {
+        assert_eq!(
+            app.subscribe(&format!("r{i:02}@example.com"))
+                .await
+                .status(),
+            200
+        );
+    }
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let mut seen = Vec::new();
+    let mut path = "/api/subscribers?limit=5".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = json(signed_get(&app, &creds, &path).await).await;
+        assert_eq!(page["total"], 12);
+        pages += 1;
+        for s in page["subscribers"].as_array().unwrap() {
+            seen.push(s["email"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/subscribers?limit=5&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    seen.sort();
+    let expected: Vec<String> = (0..12).map(|i| format!("r{i:02}@example.com")).collect();
+    assert_eq!(seen, expected);
+    let foreign = signed_get(&app, &creds, "/api/subscribers?cursor=bm90LW91cnM").await;
+    assert_eq!(foreign.status(), 400);
+}
+
+#[tokio::test]
+async fn a_temporary_password_must_be_replaced_before_signing_in() {
+    let deployment = Deployment::new().await;
+    deployment
+        .add_user_with_temporary_password("grace", "Temporary-Pass-1", &["admin"])
+        .await;
+    let (_dir, app) = deployment.spawn().await;
+
+    let login = app.login("grace", "Temporary-Pass-1").await;
+    assert_eq!(login.status(), 200);
+    let challenge = json(login).await;
+    assert_eq!(challenge["ChallengeName"], "NEW_PASSWORD_REQUIRED");
+    assert_eq!(challenge["Username"], "grace");
+    assert!(challenge.get("IdToken").is_none());
+    let session = challenge["Session"].as_str().unwrap().to_owned();
+
+    let answer = |new: &'static str, confirm: &'static str, session: String| {
+        let app = &app;
+        async move {
+            app.post_form(
+                "/api/new-password",
+                &[
+                    ("username", "grace"),
+                    ("session", &session),
+                    ("new_password", new),
+                    ("confirm_password", confirm),
+                ],
+            )
+            .await
+        }
+    };
+    let mismatch = answer("Brand-New-Pass-2", "Brand-New-Pass-3", session.clone()).await;
+    assert_eq!(mismatch.status(), 400);
+    assert_eq!(
+        json(mismatch).await["message"],
+        "The passwords do not match."
+    );
+    // The pool's policy decides; its reason is shown.
+    let weak = answer("short", "short", session.clone()).await;
+    assert_eq!(weak.status(), 400);
+    assert!(
+        json(weak).await["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("password"),
+        "the policy message names the password"
+    );
+    let bad_session = answer("Brand-New-Pass-2", "Brand-New-Pass-2", "made-up".into()).await;
+    assert_eq!(bad_session.status(), 401);
+    assert_eq!(
+        json(bad_session).await["message"],
+        "Your sign-in session expired. Please log in again."
+    );
+
+    let done = answer("Brand-New-Pass-2", "Brand-New-Pass-2", session).await;
+    assert_eq!(done.status(), 200);
+    let token = json(done).await["IdToken"].as_str().unwrap().to_owned();
+    assert_eq!(app.credentials(&token).await.status(), 200);
+    // From now on the new password signs in directly.
+    let (_token, creds) = app.admin_credentials("grace", "Brand-New-Pass-2").await;
+    assert_eq!(
+        signed_get(&app, &creds, "/api/subscribers").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn pool_sign_in_failures_and_groups() {
+    let deployment = Deployment::new().await;
+    deployment.add_user("ada", PASSWORD, &["admin"]).await;
+    deployment.add_user("reader", PASSWORD, &[]).await;
+    let (_dir, app) = deployment.spawn().await;
+
+    for (user, password) in [("ada", "Wrong-Password-1"), ("nobody", PASSWORD)] {
+        let refused = app.login(user, password).await;
+        assert_eq!(refused.status(), 401, "{user}");
+        assert_eq!(
+            json(refused).await["message"],
+            "Incorrect username or password."
+        );
+    }
+    // A pool user outside `admin` gets credentials but not the list.
+    let (_token, creds) = app.admin_credentials("reader", PASSWORD).await;
+    let forbidden = signed_get(&app, &creds, "/api/subscribers").await;
+    assert_eq!(forbidden.status(), 403);
+    // Tokens of the embedded provider (or any other issuer) are refused.
+    let foreign = app
+        .credentials("eyJhbGciOiJSUzI1NiIsImtpZCI6ImR1bW15In0.e30.c2ln")
+        .await;
+    assert_eq!(foreign.status(), 401);
+    // The embedded provider's key endpoint is not served: the pool publishes its own.
+    assert_eq!(app.get("/.well-known/jwks.json").await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_store_outage_is_a_generic_error_never_already_subscribed() {
+    let deployment = Deployment::new().await;
+    let (_dir, app) = deployment.spawn().await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let endpoint = moto_endpoint();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(&endpoint)
+            .region(aws_sdk_dynamodb::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+            .build(),
+    );
+    dynamodb
+        .delete_table()
+        .table_name(&deployment.table)
+        .send()
+        .await
+        .expect("delete table");
+    let failed = app.subscribe("during-outage@example.com").await;
+    assert_eq!(failed.status(), 503);
+    let body = json(failed).await;
+    assert_eq!(body["message"], "Something went wrong. Please try again.");
+    assert_eq!(app.get("/healthz").await.status(), 503);
+}
+
+#[tokio::test]
+async fn starting_without_the_table_or_pool_settings_says_what_to_do() {
+    let deployment = Deployment::new().await;
+    let mut env = deployment.env();
+    env.retain(|(k, _)| k != "STORIES_TABLE");
+    env.push(("STORIES_TABLE".into(), unique_name("Missing")));
+    let dir = data_dir();
+    env.push(("STORIES_DATA_DIR".into(), dir.path().display().to_string()));
+    env.push(("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()));
+    let missing = run_cli(&["serve"], &env);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("serverless-stories init-table"), "{stderr}");
+
+    let mut env = deployment.env();
+    env.retain(|(k, _)| k != "STORIES_COGNITO_CLIENT_ID");
+    env.push(("STORIES_DATA_DIR".into(), dir.path().display().to_string()));
+    env.push(("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()));
+    let no_client = run_cli(&["serve"], &env);
+    assert!(!no_client.status.success());
+    let stderr = String::from_utf8_lossy(&no_client.stderr);
+    assert!(stderr.contains("STORIES_COGNITO_CLIENT_ID"), "{stderr}");
+
+    // init-table on an existing table says so and succeeds.
+    let again = run_cli(&["init-table"], &deployment.env());
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already exists"));
+}
