@@ -29,7 +29,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env()
+                // aws-config warns about every source it tries (IMDS off EC2); our errors say what is missing.
+                .unwrap_or_else(|_| EnvFilter::new("info,aws_config=error")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -26,6 +26,7 @@ pub async fn recount(table: &str) -> anyhow::Result<()> {
     let client = aws_sdk_dynamodb::Client::new(&aws::load().await?);
     let store = DynamoDbStore::connect(client, table).await?;
     let total = store.recount().await?;
-    println!("{table}: {total} subscribers");
+    let plural = if total == 1 { "" } else { "s" };
+    println!("{table}: {total} subscriber{plural}; the counter is updated");
     Ok(())
 }
