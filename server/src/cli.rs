@@ -44,6 +44,12 @@ pub enum Command {
     /// Create the DynamoDB table (on-demand billing) unless it exists, and wait until it is
     /// active. Uses --table/STORIES_TABLE and the standard AWS settings.
     InitTable,
+    /// Add COUNT synthetic subscribers (bench-<n>@example.test) to the embedded store, for
+    /// benchmarks on large tables. Existing addresses are kept.
+    Seed {
+        #[arg(long)]
+        count: u64,
+    },
     /// Recount the DynamoDB table's subscribers and store the total the admin page shows
     /// (repairs the counter if an instance died between a subscribe and its increment).
     Recount,
@@ -131,6 +137,11 @@ pub struct ServeArgs {
         global = true
     )]
     pub signing_key: Option<String>,
+
+    /// Also serve `POST /bench/noop` (an empty answer through the same stack), the baseline
+    /// `scripts/bench` measures subscribes against. Off unless asked for.
+    #[arg(long, env = "STORIES_BENCH_BASELINES", global = true)]
+    pub bench_baselines: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -47,6 +47,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server::admin_cli::run(command, &cli.data_dir).await
         }
         Command::InitTable => server::table_cli::init_table(&cli.backends.table).await,
+        Command::Seed { count } => {
+            let store = server::store::SqliteStore::open(&cli.data_dir)?;
+            let added = store.seed(count).await?;
+            println!(
+                "added {added} synthetic subscribers to {}",
+                store.path().display()
+            );
+            Ok(())
+        }
         Command::Recount => server::table_cli::recount(&cli.backends.table).await,
         Command::Serve => {
             let settings = Settings::from_env(cli.data_dir, cli.serve, cli.backends)?;

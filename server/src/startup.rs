@@ -81,6 +81,8 @@ pub struct AppState {
     pub region: SigningRegion,
     /// The embedded provider's public keys; `None` when Cognito issues the tokens.
     pub jwks: Option<Arc<Jwks>>,
+    /// Serve `POST /bench/noop` for `scripts/bench`.
+    pub bench_baselines: bool,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -164,6 +166,7 @@ impl Application {
             minter: Arc::new(CredentialMinter::new(key)),
             throttle: Arc::new(LoginThrottle::new(Limits::default())),
             region: SigningRegion(settings.serve.region.clone()),
+            bench_baselines: settings.serve.bench_baselines,
         };
         let listener = TcpListener::bind(settings.leptos.site_addr)
             .await
@@ -213,7 +216,12 @@ pub fn router(state: AppState) -> Router {
         verifier: Verifier::new(state.region.0.clone(), SIGNING_SERVICE),
         minter: state.minter.clone(),
     });
-    let app = Router::new()
+    let mut app = Router::new();
+    if state.bench_baselines {
+        // The cheapest POST through the same stack: what a subscribe's cost is compared with.
+        app = app.route("/bench/noop", axum::routing::post(|| async { "ok" }));
+    }
+    let app = app
         .route("/healthz", get(healthz))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/post/{slug}", get(add_trailing_slash))

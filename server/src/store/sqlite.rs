@@ -112,6 +112,42 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Adds `count` synthetic subscribers (`bench-<n>@example.test`, numbered after those
+    /// already there) in one transaction; returns how many were added.
+    pub async fn seed(&self, count: u64) -> Result<u64, StoreError> {
+        let at = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .map_err(|e| StoreError::Unavailable(format!("cannot format time: {e}")))?;
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tx = conn.transaction()?;
+            let start: i64 = tx.query_row(
+                "SELECT count(*) FROM subscribers WHERE email_key LIKE 'bench-%@example.test'",
+                [],
+                |row| row.get(0),
+            )?;
+            let mut added = 0;
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?1, ?2)
+                     ON CONFLICT (email_key) DO NOTHING",
+                )?;
+                for n in 0..count {
+                    let email = format!("bench-{:09}@example.test", start as u64 + n);
+                    added += insert.execute(params![email, at])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(added)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        .map_err(|e: rusqlite::Error| StoreError::Unavailable(e.to_string()))
+    }
+}
+
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
     let db_error = |source| OpenError::Database {
         path: path.to_owned(),
@@ -337,6 +373,16 @@ mod tests {
                 .unwrap(),
             Insert::AlreadyPresent
         );
+    }
+
+    #[tokio::test]
+    async fn seeding_adds_numbered_subscribers_after_existing_ones() {
+        let (_dir, store) = open_temp();
+        assert_eq!(store.seed(25).await.unwrap(), 25);
+        assert_eq!(store.seed(5).await.unwrap(), 5);
+        assert_eq!(store.count().await.unwrap(), 30);
+        let last = SubscriberEmail::parse("bench-000000029@example.test").unwrap();
+        assert!(store.find(&last).await.unwrap().is_some());
     }
 
     #[test]
