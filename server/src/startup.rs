@@ -151,8 +151,7 @@ impl Application {
                     issuer: EMBEDDED_ISSUER.into(),
                     audience: EMBEDDED_CLIENT_ID.into(),
                 };
-                let identity = EmbeddedIdentity::new(UserDirectory::new(db.clone()), signer, rules)
-                    .map_err(|e| anyhow::anyhow!("starting the identity provider: {e}"))?;
+                let identity = EmbeddedIdentity::new(UserDirectory::new(db.clone()), signer, rules);
                 let jwks = Arc::new(identity.jwks().clone());
                 (Arc::new(identity), Some(jwks))
             }

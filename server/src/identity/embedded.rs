@@ -17,27 +17,34 @@ pub struct EmbeddedIdentity {
     signer: IdTokenSigner,
     verifier: IdTokenVerifier,
     rules: TokenRules,
-    /// Checked when the user doesn't exist, so both failures take the same time.
-    dummy_hash: Arc<str>,
+    /// Checked when the user doesn't exist, so both failures take the same time. Made on first
+    /// need: hashing costs tens of milliseconds and 19 MiB, which start-up should not pay.
+    dummy_hash: tokio::sync::OnceCell<Arc<str>>,
 }
 
 impl EmbeddedIdentity {
-    pub fn new(
-        users: UserDirectory,
-        signer: IdTokenSigner,
-        rules: TokenRules,
-    ) -> Result<Self, String> {
+    pub fn new(users: UserDirectory, signer: IdTokenSigner, rules: TokenRules) -> Self {
         let verifier = IdTokenVerifier::new(signer.jwks(), rules.clone());
-        let dummy_hash = hash_password("not a real password, never matches")
-            .map_err(|e| e.to_string())?
-            .into();
-        Ok(Self {
+        Self {
             users,
             signer,
             verifier,
             rules,
-            dummy_hash,
-        })
+            dummy_hash: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn dummy_hash(&self) -> Result<Arc<str>, SignInError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(|| hash_password("not a real password, never matches"))
+                    .await
+                    .map_err(|e| SignInError::Unavailable(e.to_string()))?
+                    .map(Arc::from)
+                    .map_err(|e| SignInError::Unavailable(e.to_string()))
+            })
+            .await
+            .cloned()
     }
 
     pub fn jwks(&self) -> &Jwks {
@@ -53,10 +60,10 @@ impl IdentityProvider for EmbeddedIdentity {
             .find(username)
             .await
             .map_err(|e| SignInError::Unavailable(e.to_string()))?;
-        let hash: Arc<str> = user
-            .as_ref()
-            .map(|u| Arc::from(u.password_hash.as_str()))
-            .unwrap_or_else(|| self.dummy_hash.clone());
+        let hash: Arc<str> = match &user {
+            Some(user) => Arc::from(user.password_hash.as_str()),
+            None => self.dummy_hash().await?,
+        };
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
@@ -121,7 +128,7 @@ mod tests {
             issuer: "iss".into(),
             audience: "aud".into(),
         };
-        (dir, EmbeddedIdentity::new(users, signer, rules).unwrap())
+        (dir, EmbeddedIdentity::new(users, signer, rules))
     }
 
     #[tokio::test]

@@ -32,6 +32,17 @@ const MIGRATIONS: &[&str] = &[
         groups        TEXT NOT NULL,              -- comma-separated
         created_at    TEXT NOT NULL               -- RFC 3339, UTC
     ) STRICT;",
+    // The subscriber count, kept by triggers in the same transaction as each insert or delete:
+    // the admin page reads one row instead of counting a large table on every page view.
+    "CREATE TABLE subscriber_count (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n  INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO subscriber_count (id, n) SELECT 1, count(*) FROM subscribers;
+    CREATE TRIGGER subscriber_added AFTER INSERT ON subscribers
+        BEGIN UPDATE subscriber_count SET n = n + 1 WHERE id = 1; END;
+    CREATE TRIGGER subscriber_removed AFTER DELETE ON subscribers
+        BEGIN UPDATE subscriber_count SET n = n - 1 WHERE id = 1; END;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -275,7 +286,9 @@ impl SubscriberStore for SqliteStore {
     async fn count(&self) -> Result<u64, StoreError> {
         let count: i64 = self
             .with_conn(|conn| {
-                conn.query_row("SELECT count(*) FROM subscribers", [], |row| row.get(0))
+                conn.query_row("SELECT n FROM subscriber_count WHERE id = 1", [], |row| {
+                    row.get(0)
+                })
             })
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -342,9 +355,11 @@ mod tests {
     #[tokio::test]
     async fn contract_outage_is_an_error_never_a_duplicate() {
         let (_dir, store) = open_temp();
-        // A broken database: the table the store needs is gone.
+        // A broken database: the tables the store needs are gone.
         store
-            .with_conn(|conn| conn.execute_batch("DROP TABLE subscribers"))
+            .with_conn(|conn| {
+                conn.execute_batch("DROP TABLE subscribers; DROP TABLE subscriber_count")
+            })
             .await
             .unwrap();
         contract::outage_is_an_error_never_a_duplicate(&store).await;
@@ -383,6 +398,31 @@ mod tests {
         assert_eq!(store.count().await.unwrap(), 30);
         let last = SubscriberEmail::parse("bench-000000029@example.test").unwrap();
         assert!(store.find(&last).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_count_migration_counts_what_was_there_and_follows_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        // Back to schema 2 with rows in it, as an older version left it.
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER subscriber_added; DROP TRIGGER subscriber_removed;
+             DROP TABLE subscriber_count; PRAGMA user_version = 2;
+             INSERT INTO subscribers VALUES ('a@x.org', 'a@x.org', '2026-01-01T00:00:00Z');
+             INSERT INTO subscribers VALUES ('b@x.org', 'b@x.org', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.count().await.unwrap(), 2);
+        store
+            .with_conn(|conn| {
+                conn.execute("DELETE FROM subscribers WHERE email_key = 'a@x.org'", [])
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.count().await.unwrap(), 1);
     }
 
     #[test]
