@@ -526,6 +526,11 @@ mod contract_tests {
         contract::concurrent_subscribes_have_one_winner(Arc::new(fresh_store().await)).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn contract_concurrent_distinct_subscribes_are_all_added() {
+        contract::concurrent_distinct_subscribes_are_all_added(Arc::new(fresh_store().await)).await;
+    }
+
     #[tokio::test]
     async fn contract_pagination_and_count() {
         contract::pages_cover_everything_once_and_count_matches(&fresh_store().await).await;

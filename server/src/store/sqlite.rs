@@ -74,6 +74,60 @@ pub struct SqliteStore {
     // conditional inserts obvious.
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Subscribes waiting for the connection; whoever gets it next commits them all at once.
+    pending: Arc<Mutex<Vec<PendingInsert>>>,
+}
+
+/// One subscribe waiting to be written, and where its outcome goes once committed.
+struct PendingInsert {
+    key: String,
+    email: String,
+    subscribed_at: String,
+    done: tokio::sync::oneshot::Sender<Result<Insert, StoreError>>,
+}
+
+/// Group commit: every subscribe queued while the previous transaction was being made durable
+/// goes into one transaction, so one fsync serves them all. Each gets its answer only after
+/// the commit; if it fails, none is acknowledged.
+fn write_batch(conn: &mut Connection, batch: Vec<PendingInsert>) {
+    let written = (|| {
+        let tx = conn.transaction()?;
+        let mut added = Vec::with_capacity(batch.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (email_key) DO NOTHING",
+            )?;
+            for pending in &batch {
+                // The primary key decides, atomically, who was first.
+                let changed =
+                    insert.execute(params![pending.key, pending.email, pending.subscribed_at])?;
+                added.push(changed == 1);
+            }
+        }
+        tx.commit()?;
+        Ok::<_, rusqlite::Error>(added)
+    })();
+    match written {
+        Ok(added) => {
+            for (pending, added) in batch.into_iter().zip(added) {
+                let outcome = if added {
+                    Insert::Added
+                } else {
+                    Insert::AlreadyPresent
+                };
+                // A caller that went away no longer needs its answer.
+                let _ = pending.done.send(Ok(outcome));
+            }
+        }
+        Err(err) => {
+            for pending in batch {
+                let _ = pending
+                    .done
+                    .send(Err(StoreError::Unavailable(err.to_string())));
+            }
+        }
+    }
 }
 
 impl SqliteStore {
@@ -99,6 +153,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            pending: Arc::default(),
         })
     }
 
@@ -207,21 +262,35 @@ impl SubscriberStore for SqliteStore {
             .to_offset(time::UtcOffset::UTC)
             .format(&Rfc3339)
             .map_err(|e| StoreError::Unavailable(format!("cannot format time: {e}")))?;
-        // One conditional insert: the primary key decides, atomically, who was first.
-        let inserted = self
-            .with_conn(move |conn| {
-                conn.execute(
-                    "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (email_key) DO NOTHING",
-                    params![key, email, at],
-                )
-            })
-            .await?;
-        Ok(if inserted == 1 {
-            Insert::Added
-        } else {
-            Insert::AlreadyPresent
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(PendingInsert {
+                key,
+                email,
+                subscribed_at: at,
+                done,
+            });
+        let conn = Arc::clone(&self.conn);
+        let pending = Arc::clone(&self.pending);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let batch = std::mem::take(
+                &mut *pending
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            // Empty when an earlier holder of the connection already wrote ours.
+            if !batch.is_empty() {
+                write_batch(&mut conn, batch);
+            }
         })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the write was abandoned before it was committed".into())
+        })?
     }
 
     async fn find(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>, StoreError> {
@@ -332,6 +401,12 @@ mod tests {
     async fn contract_concurrent_subscribes_have_one_winner() {
         let (_dir, store) = open_temp();
         contract::concurrent_subscribes_have_one_winner(Arc::new(store)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn contract_concurrent_distinct_subscribes_are_all_added() {
+        let (_dir, store) = open_temp();
+        contract::concurrent_distinct_subscribes_are_all_added(Arc::new(store)).await;
     }
 
     #[tokio::test]
