@@ -7,6 +7,7 @@ pub mod cli;
 pub mod content;
 pub mod http_stack;
 pub mod identity;
+pub mod page_cache;
 pub mod secret_file;
 pub mod signed_api;
 pub mod signing_key;

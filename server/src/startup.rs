@@ -10,6 +10,7 @@ use crate::{
         id_token::{IdTokenSigner, Jwks, TokenRules},
         users::UserDirectory,
     },
+    page_cache::{self, PageCache},
     signed_api::{self, SignedApi},
     signing_key,
     sigv4::Verifier,
@@ -229,6 +230,10 @@ pub fn router(state: AppState) -> Router {
             AppState,
             _,
         >(context, app::shell))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(PageCache::default()),
+            page_cache::serve,
+        ))
         .layer(middleware::from_fn(api_errors::apply_api_error_status))
         .layer(middleware::from_fn_with_state(
             signed_api,

@@ -162,3 +162,24 @@ async fn help_describes_the_configuration() {
         assert!(help.contains(needle), "--help mentions {needle}");
     }
 }
+
+#[tokio::test]
+async fn shared_pages_are_the_same_for_everyone_and_query_answers_are_not_cached() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let first = app.get("/").await;
+    assert_eq!(first.status(), 200);
+    let first = first.text().await.unwrap();
+    let second = app.get("/").await.text().await.unwrap();
+    assert_eq!(first, second);
+    // The no-JavaScript subscribe answer is rendered for its request only.
+    let answered = app.get("/?subscribe=subscribed").await.text().await.unwrap();
+    assert!(answered.contains("You have successfully subscribed to the newsletter!"));
+    let after = app.get("/").await.text().await.unwrap();
+    assert!(!after.contains("You have successfully subscribed to the newsletter!"));
+    assert_eq!(after, first);
+    // An unknown story stays a 404, however often it is asked for.
+    for _ in 0..2 {
+        assert_eq!(app.get("/post/no-such-story/").await.status(), 404);
+    }
+}
