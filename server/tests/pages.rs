@@ -173,7 +173,12 @@ async fn shared_pages_are_the_same_for_everyone_and_query_answers_are_not_cached
     let second = app.get("/").await.text().await.unwrap();
     assert_eq!(first, second);
     // The no-JavaScript subscribe answer is rendered for its request only.
-    let answered = app.get("/?subscribe=subscribed").await.text().await.unwrap();
+    let answered = app
+        .get("/?subscribe=subscribed")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(answered.contains("You have successfully subscribed to the newsletter!"));
     let after = app.get("/").await.text().await.unwrap();
     assert!(!after.contains("You have successfully subscribed to the newsletter!"));
