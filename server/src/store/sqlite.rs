@@ -11,7 +11,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{mpsc, Arc, Mutex},
 };
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
@@ -57,6 +57,8 @@ pub enum OpenError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("cannot start the database writer thread: {source}")]
+    Writer { source: std::io::Error },
     #[error(
         "the database {path} was written by a newer version of serverless-stories \
          (schema {found}; this version knows up to {known})"
@@ -74,9 +76,12 @@ pub struct SqliteStore {
     // conditional inserts obvious.
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
-    /// Subscribes waiting for the connection; whoever gets it next commits them all at once.
-    pending: Arc<Mutex<Vec<PendingInsert>>>,
+    /// Subscribes go to the writer thread (see `run_writer`).
+    writer: mpsc::Sender<PendingInsert>,
 }
+
+/// More than this many subscribes wait for the next transaction instead of growing this one.
+const MAX_BATCH: usize = 1024;
 
 /// One subscribe waiting to be written, and where its outcome goes once committed.
 struct PendingInsert {
@@ -86,9 +91,23 @@ struct PendingInsert {
     done: tokio::sync::oneshot::Sender<Result<Insert, StoreError>>,
 }
 
-/// Group commit: every subscribe queued while the previous transaction was being made durable
-/// goes into one transaction, so one fsync serves them all. Each gets its answer only after
-/// the commit; if it fails, none is acknowledged.
+/// Group commit through a single writer: every subscribe that arrived while the previous
+/// transaction was being made durable goes into the next one, so one fsync serves them all.
+/// (Handing each subscribe to a blocking task that competed for the connection made batches
+/// of one or two under load: whoever got the lock next found only what had just arrived.)
+/// Ends when the last handle to the store is dropped.
+fn run_writer(conn: Arc<Mutex<Connection>>, queue: mpsc::Receiver<PendingInsert>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        // A panic while holding the lock leaves SQLite itself consistent: keep going.
+        let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        write_batch(&mut conn, batch);
+    }
+}
+
+/// Writes one batch in one transaction. Each subscribe gets its answer only after the commit;
+/// if it fails, none is acknowledged.
 fn write_batch(conn: &mut Connection, batch: Vec<PendingInsert>) {
     let written = (|| {
         let tx = conn.transaction()?;
@@ -150,11 +169,14 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;
         migrate(&mut conn, &path)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-            pending: Arc::default(),
-        })
+        let conn = Arc::new(Mutex::new(conn));
+        let (writer, queue) = mpsc::channel();
+        let writer_conn = Arc::clone(&conn);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer_conn, queue))
+            .map_err(|source| OpenError::Writer { source })?;
+        Ok(Self { conn, path, writer })
     }
 
     pub fn path(&self) -> &Path {
@@ -166,11 +188,19 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.with_conn_mut(move |conn| work(conn)).await
+    }
+
+    /// As `with_conn`, with the connection mutable (for transactions).
+    async fn with_conn_mut<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock leaves SQLite itself consistent: keep going.
-            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&conn)
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut conn)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
@@ -185,9 +215,7 @@ impl SqliteStore {
         let at = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .map_err(|e| StoreError::Unavailable(format!("cannot format time: {e}")))?;
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.with_conn_mut(move |conn| {
             let tx = conn.transaction()?;
             let start: i64 = tx.query_row(
                 "SELECT count(*) FROM subscribers WHERE email_key LIKE 'bench-%@example.test'",
@@ -209,8 +237,6 @@ impl SqliteStore {
             Ok(added)
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
-        .map_err(|e: rusqlite::Error| StoreError::Unavailable(e.to_string()))
     }
 }
 
@@ -263,34 +289,17 @@ impl SubscriberStore for SqliteStore {
             .format(&Rfc3339)
             .map_err(|e| StoreError::Unavailable(format!("cannot format time: {e}")))?;
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(PendingInsert {
+        let abandoned =
+            || StoreError::Unavailable("the write was abandoned before it was committed".into());
+        self.writer
+            .send(PendingInsert {
                 key,
                 email,
                 subscribed_at: at,
                 done,
-            });
-        let conn = Arc::clone(&self.conn);
-        let pending = Arc::clone(&self.pending);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let batch = std::mem::take(
-                &mut *pending
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            );
-            // Empty when an earlier holder of the connection already wrote ours.
-            if !batch.is_empty() {
-                write_batch(&mut conn, batch);
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the write was abandoned before it was committed".into())
-        })?
+            })
+            .map_err(|_| abandoned())?;
+        answer.await.map_err(|_| abandoned())?
     }
 
     async fn find(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>, StoreError> {
