@@ -2,7 +2,8 @@
 //! the original) and the temporary credentials obtained with it (key `credentials`).
 //!
 //! On the server nothing is known about the session: the navbar renders "Log in" and switches
-//! after hydration, when the stored token is read.
+//! after hydration, when the stored token is read. Each island that needs the session makes its
+//! own (islands share no context in the browser); they meet in local storage.
 
 use crate::auth::CredentialsForIdentity;
 use leptos::prelude::*;
@@ -16,14 +17,13 @@ pub struct Session {
 }
 
 impl Session {
-    /// Creates the session for the whole app and loads the stored token once hydrated.
-    pub fn provide() -> Self {
+    /// Creates the session and loads the stored token once hydrated.
+    pub fn load() -> Self {
         let session = Self {
             token: RwSignal::new(None),
         };
         // Effects run only in the browser, after hydration: the first render matches the server's.
         Effect::new(move |_| session.token.set(storage::get(TOKEN_KEY)));
-        provide_context(session);
         session
     }
 
@@ -55,8 +55,14 @@ impl Session {
     }
 }
 
-pub fn use_session() -> Session {
-    expect_context::<Session>()
+/// Pages are rendered by the server (islands), so moving on is a real navigation.
+pub fn go_to(path: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign(path);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
 }
 
 /// Local storage through gloo-storage in the browser; nothing on the server.

@@ -1,16 +1,14 @@
-use crate::{session::use_session, SITE_NAME};
+use crate::{
+    session::{go_to, Session},
+    SITE_NAME,
+};
 use leptos::prelude::*;
-use leptos_router::{components::A, hooks::use_navigate};
+use leptos_router::{components::A, hooks::use_location};
 
-/// The site navigation; "Log in" / "Log out" follow the stored token without a reload.
+/// The site navigation (server-rendered); only the account links are interactive.
 #[component]
 pub fn Navbar() -> impl IntoView {
-    let session = use_session();
-    let navigate = use_navigate();
-    let log_out = move |_| {
-        session.sign_out();
-        navigate("/", Default::default());
-    };
+    let path = use_location().pathname.get_untracked();
     view! {
         <header class="navbar">
             <nav class="navbar-inner" aria-label="Main">
@@ -20,20 +18,35 @@ pub fn Navbar() -> impl IntoView {
                         <A href="/" exact=true>"Top Stories"</A>
                     </li>
                 </ul>
-                <ul class="nav-links nav-account">
-                    <Show
-                        when=move || session.token.with(Option::is_some)
-                        fallback=|| view! { <li><A href="/login">"Log in"</A></li> }
-                    >
-                        <li>
-                            <A href="/admin">"Admin"</A>
-                        </li>
-                        <li>
-                            <button type="button" class="nav-button" on:click=log_out.clone()>"Log out"</button>
-                        </li>
-                    </Show>
-                </ul>
+                <NavAccount path/>
             </nav>
         </header>
+    }
+}
+
+/// "Log in", or "Admin" and "Log out", following the stored token. `path` is the page's path.
+#[island]
+fn NavAccount(path: String) -> impl IntoView {
+    let current = |href: &str| (path == href).then_some("page");
+    let (login_current, admin_current) = (current("/login"), current("/admin"));
+    let session = Session::load();
+    let log_out = move |_| {
+        session.sign_out();
+        go_to("/");
+    };
+    view! {
+        <ul class="nav-links nav-account">
+            <Show
+                when=move || session.token.with(Option::is_some)
+                fallback=move || view! { <li><a href="/login" aria-current=login_current>"Log in"</a></li> }
+            >
+                <li>
+                    <a href="/admin" aria-current=admin_current>"Admin"</a>
+                </li>
+                <li>
+                    <button type="button" class="nav-button" on:click=log_out>"Log out"</button>
+                </li>
+            </Show>
+        </ul>
     }
 }

@@ -9,19 +9,24 @@ use leptos_router::hooks::use_query_map;
 /// form and comes back to `/?subscribe=<code>#newsletter`, which is rendered the same way.
 #[component]
 pub fn Newsletter() -> impl IntoView {
-    let action = ServerAction::<Subscribe>::new();
     let query = use_query_map();
-    let result = Memo::new(move |_| {
-        action.value().get().or_else(|| {
-            query
-                .read()
-                .get(no_js::QUERY_KEY)
-                .and_then(|code| no_js::result_from_code(&code))
-        })
-    });
+    let code = query.read_untracked().get(no_js::QUERY_KEY);
+    let typed = query
+        .read_untracked()
+        .get(no_js::EMAIL_KEY)
+        .unwrap_or_default();
+    view! { <NewsletterForm code typed/> }
+}
+
+/// `code` and `typed`: the no-JavaScript answer in the URL, if any (see `no_js`).
+#[island]
+fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
+    let action = ServerAction::<Subscribe>::new();
+    let answered = code.and_then(|code| no_js::result_from_code(&code));
+    let result = Memo::new(move |_| action.value().get().or_else(|| answered.clone()));
     let subscribed = move || matches!(result.get(), Some(Ok(SubscribeOutcome::Subscribed)));
-    let typed = move || query.read().get(no_js::EMAIL_KEY).unwrap_or_default();
     let pending = action.pending();
+    let typed = StoredValue::new(typed);
     let field_error = move || match result.get() {
         Some(Err(err)) if err.is_bad_request() => Some(err.message),
         _ => None,
@@ -53,7 +58,7 @@ pub fn Newsletter() -> impl IntoView {
                             placeholder="name@example.com"
                             maxlength="320"
                             required
-                            value=typed
+                            value=typed.get_value()
                             aria-invalid=move || field_error().is_some().then_some("true")
                             aria-describedby="newsletter-message"
                         />

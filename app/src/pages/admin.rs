@@ -5,12 +5,11 @@ use crate::{
     admin::{list_subscribers, SubscriberPage, SubscriberRow},
     auth::{credentials, CredentialsForIdentity},
     error::{ApiError, ApiErrorKind},
-    session::{use_session, Session},
+    session::{go_to, Session},
     signing::{set_signing_identity, SigningIdentity},
 };
 use leptos::{prelude::*, task::spawn_local};
 use leptos_meta::Title;
-use leptos_router::hooks::use_navigate;
 
 const PAGE_SIZES: [u32; 4] = [10, 25, 50, 100];
 /// Credentials are renewed this long before they expire.
@@ -81,84 +80,76 @@ async fn fetch_page(
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let session = use_session();
-    let navigate = use_navigate();
+    view! {
+        <Title text="Admin · Serverless Stories"/>
+        <section class="container">
+            <h1>"Admin"</h1>
+            <h2>"List of Subscribers"</h2>
+            <SubscriberList/>
+        </section>
+    }
+}
+
+/// Everything on the admin page happens in the browser, which holds the session and signs.
+#[island]
+fn SubscriberList() -> impl IntoView {
+    let session = Session::load();
     let view_state = RwSignal::new(View::Loading);
     // Cursors of the pages before the current one, and the current one.
     let previous = RwSignal::new(Vec::<Option<String>>::new());
     let current = RwSignal::new(None::<String>);
     let page_size = RwSignal::new(PAGE_SIZES[1]);
 
-    let load = {
-        let navigate = navigate.clone();
-        move |cursor: Option<String>| {
-            let Some(token) = Session::stored_token() else {
-                navigate("/", Default::default());
-                return;
-            };
-            let navigate = navigate.clone();
-            view_state.set(View::Loading);
-            spawn_local(async move {
-                match fetch_page(&token, cursor.clone(), page_size.get_untracked()).await {
-                    Ok(page) => {
-                        current.set(cursor);
-                        view_state.set(View::Loaded(page));
-                    }
-                    Err(Failure::SignedOut) => {
-                        session.sign_out();
-                        navigate("/", Default::default());
-                    }
-                    Err(Failure::Message(message)) => view_state.set(View::Failed(message)),
+    let load = move |cursor: Option<String>| {
+        let Some(token) = Session::stored_token() else {
+            go_to("/");
+            return;
+        };
+        view_state.set(View::Loading);
+        spawn_local(async move {
+            match fetch_page(&token, cursor.clone(), page_size.get_untracked()).await {
+                Ok(page) => {
+                    current.set(cursor);
+                    view_state.set(View::Loaded(page));
                 }
-            });
-        }
+                Err(Failure::SignedOut) => {
+                    session.sign_out();
+                    go_to("/");
+                }
+                Err(Failure::Message(message)) => view_state.set(View::Failed(message)),
+            }
+        });
     };
 
     // In the browser only: without a stored token, go home; otherwise load the first page.
-    Effect::new({
-        let load = load.clone();
-        move |_| load(None)
-    });
+    Effect::new(move |_| load(None));
 
-    let next = {
-        let load = load.clone();
-        move |_| {
-            if let View::Loaded(SubscriberPage {
-                next_cursor: Some(cursor),
-                ..
-            }) = view_state.get_untracked()
-            {
-                previous.update(|p| p.push(current.get_untracked()));
-                load(Some(cursor));
-            }
+    let next = move |_| {
+        if let View::Loaded(SubscriberPage {
+            next_cursor: Some(cursor),
+            ..
+        }) = view_state.get_untracked()
+        {
+            previous.update(|p| p.push(current.get_untracked()));
+            load(Some(cursor));
         }
     };
-    let back = {
-        let load = load.clone();
-        move |_| {
-            let mut before = None;
-            previous.update(|p| before = p.pop());
-            if let Some(cursor) = before {
-                load(cursor);
-            }
+    let back = move |_| {
+        let mut before = None;
+        previous.update(|p| before = p.pop());
+        if let Some(cursor) = before {
+            load(cursor);
         }
     };
-    let resize = {
-        let load = load.clone();
-        move |ev| {
-            if let Ok(size) = event_target_value(&ev).parse::<u32>() {
-                page_size.set(size);
-                previous.set(Vec::new());
-                load(None);
-            }
+    let resize = move |ev| {
+        if let Ok(size) = event_target_value(&ev).parse::<u32>() {
+            page_size.set(size);
+            previous.set(Vec::new());
+            load(None);
         }
     };
 
     view! {
-        <Title text="Admin · Serverless Stories"/>
-        <section class="container">
-            <h1>"Admin"</h1>
-            <h2>"List of Subscribers"</h2>
             <div class="admin-toolbar">
                 <label>
                     "Per page "
@@ -204,7 +195,6 @@ pub fn AdminPage() -> impl IntoView {
                     "Next"
                 </button>
             </nav>
-        </section>
     }
 }
 

@@ -1,18 +1,29 @@
 use crate::{
     auth::{Login, LoginStep, NewPasswordRequired, SetNewPassword},
     error::ApiError,
-    session::use_session,
+    session::{go_to, Session},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_navigate;
 
 /// Username + password, then (for a temporary password, as Cognito hands out to new users) a
 /// "choose a new password" step.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let session = use_session();
-    let navigate = use_navigate();
+    view! {
+        <Title text="Login · Serverless Stories"/>
+        <section class="container narrow">
+            <noscript>
+                <p class="alert alert-info">"Logging in needs JavaScript: the browser keeps your session and signs admin requests."</p>
+            </noscript>
+            <LoginForm/>
+        </section>
+    }
+}
+
+#[island]
+fn LoginForm() -> impl IntoView {
+    let session = Session::load();
     let login = ServerAction::<Login>::new();
     let new_password = ServerAction::<SetNewPassword>::new();
     // Set while the user must choose a new password.
@@ -20,14 +31,13 @@ pub fn LoginPage() -> impl IntoView {
     let on_step = move |step: LoginStep| match step {
         LoginStep::SignedIn(signed_in) => {
             session.signed_in(signed_in.id_token);
-            navigate("/admin", Default::default());
+            go_to("/admin");
         }
         LoginStep::NewPasswordRequired(required) => challenge.set(Some(required)),
     };
-    let on_login_step = on_step.clone();
     Effect::new(move |_| {
         if let Some(Ok(step)) = login.value().get() {
-            on_login_step(step);
+            on_step(step);
         }
     });
     Effect::new(move |_| {
@@ -35,17 +45,9 @@ pub fn LoginPage() -> impl IntoView {
             on_step(step);
         }
     });
-    view! {
-        <Title text="Login · Serverless Stories"/>
-        <section class="container narrow">
-            <noscript>
-                <p class="alert alert-info">"Logging in needs JavaScript: the browser keeps your session and signs admin requests."</p>
-            </noscript>
-            {move || match challenge.get() {
-                None => view! { <PasswordForm action=login/> }.into_any(),
-                Some(required) => view! { <NewPasswordForm action=new_password required/> }.into_any(),
-            }}
-        </section>
+    move || match challenge.get() {
+        None => view! { <PasswordForm action=login/> }.into_any(),
+        Some(required) => view! { <NewPasswordForm action=new_password required/> }.into_any(),
     }
 }
 
