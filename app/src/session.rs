@@ -2,8 +2,8 @@
 //! the original) and the temporary credentials obtained with it (key `credentials`).
 //!
 //! On the server nothing is known about the session: the navbar renders "Log in" and switches
-//! after hydration, when the stored token is read. Each island that needs the session makes its
-//! own (islands share no context in the browser); they meet in local storage.
+//! after hydration, when the stored token is read. Islands share no context in the browser: they
+//! meet in local storage, and signing in or out is followed by a navigation (`go_to`).
 
 use crate::auth::CredentialsForIdentity;
 use leptos::prelude::*;
@@ -17,7 +17,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// Creates the session and loads the stored token once hydrated.
+    /// The stored token as a signal (for what the navbar shows), loaded once hydrated.
     pub fn load() -> Self {
         let session = Self {
             token: RwSignal::new(None),
@@ -27,18 +27,17 @@ impl Session {
         session
     }
 
-    pub fn signed_in(&self, id_token: String) {
-        storage::set(TOKEN_KEY, &id_token);
+    /// Stores a new sign-in. Callers then navigate (`go_to`), so no island's signal needs it.
+    pub fn signed_in(id_token: &str) {
+        storage::set(TOKEN_KEY, id_token);
         storage::remove(CREDENTIALS_KEY);
-        self.token.set(Some(id_token));
     }
 
-    /// Forgets everything we stored.
-    pub fn sign_out(&self) {
+    /// Forgets everything we stored. Callers then navigate, as after `signed_in`.
+    pub fn sign_out() {
         storage::remove(TOKEN_KEY);
         storage::remove(CREDENTIALS_KEY);
         crate::signing::set_signing_identity(None);
-        self.token.set(None);
     }
 
     /// The stored token, read now (not the signal, which may not be loaded yet).

@@ -31,7 +31,7 @@ fn NavAccount(path: String) -> impl IntoView {
     let (login_current, admin_current) = (current("/login"), current("/admin"));
     let session = Session::load();
     let log_out = move |_| {
-        session.sign_out();
+        Session::sign_out();
         go_to("/");
     };
     view! {

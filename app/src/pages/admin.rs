@@ -93,7 +93,6 @@ pub fn AdminPage() -> impl IntoView {
 /// Everything on the admin page happens in the browser, which holds the session and signs.
 #[island]
 fn SubscriberList() -> impl IntoView {
-    let session = Session::load();
     let view_state = RwSignal::new(View::Loading);
     // Cursors of the pages before the current one, and the current one.
     let previous = RwSignal::new(Vec::<Option<String>>::new());
@@ -113,7 +112,7 @@ fn SubscriberList() -> impl IntoView {
                     view_state.set(View::Loaded(page));
                 }
                 Err(Failure::SignedOut) => {
-                    session.sign_out();
+                    Session::sign_out();
                     go_to("/");
                 }
                 Err(Failure::Message(message)) => view_state.set(View::Failed(message)),
@@ -150,51 +149,51 @@ fn SubscriberList() -> impl IntoView {
     };
 
     view! {
-            <div class="admin-toolbar">
-                <label>
-                    "Per page "
-                    <select on:change=resize prop:value=move || page_size.get().to_string()>
-                        {PAGE_SIZES.map(|size| view! { <option value=size.to_string()>{size}</option> }).collect_view()}
-                    </select>
-                </label>
-            </div>
-            {move || match view_state.get() {
-                View::Loading => view! { <p class="loading" role="status">"Loading subscribers…"</p> }.into_any(),
-                View::Failed(message) => view! { <p class="alert alert-danger" role="alert">{message}</p> }.into_any(),
-                View::Loaded(page) => {
-                    let first = previous.with(Vec::len) as u64 * u64::from(page_size.get_untracked()) + 1;
-                    let last = first + page.subscribers.len() as u64 - 1;
-                    view! {
-                        <p class="subscriber-count" role="status">
-                            {match page.total {
-                                0 => "No subscribers yet.".to_owned(),
-                                1 => "1 subscriber.".to_owned(),
-                                n => format!("{n} subscribers. Showing {first}–{last}."),
-                            }}
-                        </p>
-                        <SubscriberTable rows=page.subscribers/>
-                    }
-                    .into_any()
+        <div class="admin-toolbar">
+            <label>
+                "Per page "
+                <select on:change=resize prop:value=move || page_size.get().to_string()>
+                    {PAGE_SIZES.map(|size| view! { <option value=size.to_string()>{size}</option> }).collect_view()}
+                </select>
+            </label>
+        </div>
+        {move || match view_state.get() {
+            View::Loading => view! { <p class="loading" role="status">"Loading subscribers…"</p> }.into_any(),
+            View::Failed(message) => view! { <p class="alert alert-danger" role="alert">{message}</p> }.into_any(),
+            View::Loaded(page) => {
+                let first = previous.with(Vec::len) as u64 * u64::from(page_size.get_untracked()) + 1;
+                let last = first + page.subscribers.len() as u64 - 1;
+                view! {
+                    <p class="subscriber-count" role="status">
+                        {match page.total {
+                            0 => "No subscribers yet.".to_owned(),
+                            1 => "1 subscriber.".to_owned(),
+                            n => format!("{n} subscribers. Showing {first}–{last}."),
+                        }}
+                    </p>
+                    <SubscriberTable rows=page.subscribers/>
                 }
-            }}
-            <nav class="pager" aria-label="Pages">
-                <button
-                    type="button"
-                    class="button"
-                    on:click=back
-                    disabled=move || previous.with(Vec::is_empty)
-                >
-                    "Previous"
-                </button>
-                <button
-                    type="button"
-                    class="button"
-                    on:click=next
-                    disabled=move || !matches!(view_state.get(), View::Loaded(SubscriberPage { next_cursor: Some(_), .. }))
-                >
-                    "Next"
-                </button>
-            </nav>
+                .into_any()
+            }
+        }}
+        <nav class="pager" aria-label="Pages">
+            <button
+                type="button"
+                class="button"
+                on:click=back
+                disabled=move || previous.with(Vec::is_empty)
+            >
+                "Previous"
+            </button>
+            <button
+                type="button"
+                class="button"
+                on:click=next
+                disabled=move || !matches!(view_state.get(), View::Loaded(SubscriberPage { next_cursor: Some(_), .. }))
+            >
+                "Next"
+            </button>
+        </nav>
     }
 }
 

@@ -23,14 +23,13 @@ pub fn LoginPage() -> impl IntoView {
 
 #[island]
 fn LoginForm() -> impl IntoView {
-    let session = Session::load();
     let login = ServerAction::<Login>::new();
     let new_password = ServerAction::<SetNewPassword>::new();
     // Set while the user must choose a new password.
     let challenge = RwSignal::new(None::<NewPasswordRequired>);
     let on_step = move |step: LoginStep| match step {
         LoginStep::SignedIn(signed_in) => {
-            session.signed_in(signed_in.id_token);
+            Session::signed_in(&signed_in.id_token);
             go_to("/admin");
         }
         LoginStep::NewPasswordRequired(required) => challenge.set(Some(required)),
