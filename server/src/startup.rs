@@ -131,6 +131,7 @@ impl Application {
             }
         };
         let catalog = content::embedded_catalog().context("loading the stories")?;
+        warn_if_site_not_split(&settings.leptos);
         if backends.store == StoreKind::Dynamodb && settings.serve.signing_key.is_none() {
             tracing::warn!(
                 "STORIES_SIGNING_KEY is not set: credentials from this instance are accepted \
@@ -210,6 +211,20 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")
+    }
+}
+
+/// The login and admin islands are lazy: their wasm is split off by `cargo leptos build --split`.
+/// A site built without `--split` serves pages whose scripts cannot load, which is easy to miss
+/// because every page still renders.
+fn warn_if_site_not_split(options: &LeptosOptions) {
+    let pkg = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    if pkg.is_dir() && !pkg.join("__wasm_split_manifest.json").exists() {
+        tracing::warn!(
+            site = %pkg.display(),
+            "the site was built without `--split`: scripts will fail to load in the browser; \
+             build it with `cargo leptos build --split`"
+        );
     }
 }
 

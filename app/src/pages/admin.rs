@@ -4,6 +4,7 @@
 use crate::{
     admin::{list_subscribers, SubscriberPage, SubscriberRow},
     auth::{credentials, CredentialsForIdentity},
+    components::hydrated::hydrated,
     error::{ApiError, ApiErrorKind},
     session::{go_to, Session},
     signing::{set_signing_identity, SigningIdentity},
@@ -91,7 +92,9 @@ pub fn AdminPage() -> impl IntoView {
 }
 
 /// Everything on the admin page happens in the browser, which holds the session and signs.
-#[island]
+/// Lazy: the signing code is a separate wasm chunk (`cargo leptos build --split`) that only this
+/// page loads.
+#[island(lazy)]
 fn SubscriberList() -> impl IntoView {
     let view_state = RwSignal::new(View::Loading);
     // Cursors of the pages before the current one, and the current one.
@@ -148,11 +151,12 @@ fn SubscriberList() -> impl IntoView {
         }
     };
 
+    let hydrated = hydrated();
     view! {
         <div class="admin-toolbar">
             <label>
                 "Per page "
-                <select on:change=resize prop:value=move || page_size.get().to_string()>
+                <select on:change=resize prop:value=move || page_size.get().to_string() disabled=move || !hydrated.get()>
                     {PAGE_SIZES.map(|size| view! { <option value=size.to_string()>{size}</option> }).collect_view()}
                 </select>
             </label>

@@ -1,5 +1,6 @@
 use crate::{
     auth::{Login, LoginStep, NewPasswordRequired, SetNewPassword},
+    components::hydrated::hydrated,
     error::ApiError,
     session::{go_to, Session},
 };
@@ -21,7 +22,8 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
-#[island]
+// Lazy: its wasm is a separate chunk (`cargo leptos build --split`) that only this page loads.
+#[island(lazy)]
 fn LoginForm() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let new_password = ServerAction::<SetNewPassword>::new();
@@ -90,8 +92,9 @@ fn NewPasswordForm(
 
 #[component]
 fn SubmitButton(pending: Memo<bool>, busy_label: &'static str) -> impl IntoView {
+    let hydrated = hydrated();
     view! {
-        <button type="submit" class="button button-primary" disabled=move || pending.get()>
+        <button type="submit" class="button button-primary" disabled=move || pending.get() || !hydrated.get()>
             {move || if pending.get() { busy_label } else { "Submit" }}
         </button>
     }
