@@ -2,7 +2,7 @@
 //! `NEW_PASSWORD_REQUIRED` challenge, and ID tokens verified against the pool's JWKS (fetched,
 //! cached, and fetched again when a token names a key we have not seen).
 
-use super::id_token::{IdTokenVerifier, Jwks, TokenRules};
+use super::id_token::{read_header, IdTokenVerifier, Jwks, TokenRules};
 use crate::aws::describe;
 use app::identity::{IdentityProvider, SignInError, SignInStep, TokenError, VerifiedIdentity};
 use aws_sdk_cognitoidentityprovider::{
@@ -303,15 +303,16 @@ impl JwksCache {
         &self,
         token: &str,
     ) -> Result<(app::credentials::Caller, time::OffsetDateTime), TokenError> {
-        let kid = jsonwebtoken::decode_header(token)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?
+        let header = read_header(token)?;
+        let kid = header
             .kid
+            .as_deref()
             .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
         let verifier = match self.current() {
-            Some(verifier) if verifier.knows(&kid) => verifier,
+            Some(verifier) if verifier.knows(kid) => verifier,
             _ => self.refresh().await?,
         };
-        verifier.verify(token)
+        verifier.verify_with_header(token, header)
     }
 
     /// Fetches the keys unless that happened within the interval (then the keys we have are

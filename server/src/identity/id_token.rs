@@ -16,6 +16,11 @@ use sha2::{Digest, Sha256};
 use std::{collections::HashMap, path::Path};
 use time::OffsetDateTime;
 
+/// A token's header, read without verifying anything: it only says which key to check with.
+pub fn read_header(token: &str) -> Result<Header, TokenError> {
+    jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))
+}
+
 pub const ID_TOKEN_KEY_FILE: &str = "id-token-key.pem";
 pub const ID_TOKEN_LIFETIME: time::Duration = time::Duration::hours(1);
 
@@ -93,8 +98,15 @@ impl IdTokenVerifier {
     /// Checks the signature (RS256 only, key chosen by `kid`), issuer, audience, `token_use` and
     /// expiry; returns who the token names.
     pub fn verify(&self, token: &str) -> Result<(Caller, OffsetDateTime), TokenError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        self.verify_with_header(token, read_header(token)?)
+    }
+
+    /// As `verify`, with the token's header already read (by a caller that needed its `kid`).
+    pub fn verify_with_header(
+        &self,
+        token: &str,
+        header: Header,
+    ) -> Result<(Caller, OffsetDateTime), TokenError> {
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Invalid(format!(
                 "algorithm {:?} is not accepted",
