@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import { awsMode } from "./aws-mode";
 
 // scripts/test picks a free port and builds the site first; these defaults let
-// `npx playwright test` work on its own after `cargo leptos build`.
+// `npx playwright test` work on its own after `cargo leptos build --split`.
 const port = Number(process.env.E2E_PORT ?? 3137);
 const baseURL = `http://127.0.0.1:${port}`;
 const root = path.resolve(__dirname, "..");
