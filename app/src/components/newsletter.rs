@@ -1,6 +1,6 @@
 use crate::{
     error::ApiError,
-    subscribe::{no_js, Subscribe, SubscribeOutcome, SubscribeResult},
+    subscribe::{client, no_js, SubscribeOutcome, SubscribeResult},
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -21,11 +21,29 @@ pub fn Newsletter() -> impl IntoView {
 /// `code` and `typed`: the no-JavaScript answer in the URL, if any (see `no_js`).
 #[island]
 fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
-    let action = ServerAction::<Subscribe>::new();
-    let answered = code.and_then(|code| no_js::result_from_code(&code));
-    let result = Memo::new(move |_| action.value().get().or_else(|| answered.clone()));
+    let result = RwSignal::new(code.and_then(|code| no_js::result_from_code(&code)));
     let subscribed = move || matches!(result.get(), Some(Ok(SubscribeOutcome::Subscribed)));
-    let pending = action.pending();
+    let pending = RwSignal::new(false);
+    let input = NodeRef::<leptos::html::Input>::new();
+    // With JavaScript the form is sent in place; without, the browser posts it (same endpoint).
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let Some(input) = input.get_untracked() else {
+            return;
+        };
+        if pending.get_untracked() {
+            return;
+        }
+        pending.set(true);
+        let email = input.value();
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            result.set(Some(client::subscribe(&email).await));
+            pending.set(false);
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = email;
+    };
     let typed = StoredValue::new(typed);
     let field_error = move || match result.get() {
         Some(Err(err)) if err.is_bad_request() => Some(err.message),
@@ -46,30 +64,40 @@ fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
                     }
                 }
             >
-                <ActionForm action=action attr:class="newsletter-form" attr:novalidate=true>
-                    <label for="newsletter-email">"Email address"</label>
-                    <div class="newsletter-row">
-                        <input
-                            id="newsletter-email"
-                            type="email"
-                            name="email"
-                            autocomplete="email"
-                            inputmode="email"
-                            placeholder="name@example.com"
-                            maxlength="320"
-                            required
-                            value=typed.get_value()
-                            aria-invalid=move || field_error().is_some().then_some("true")
-                            aria-describedby="newsletter-message"
-                        />
-                        <button type="submit" class="button button-primary" disabled=move || pending.get()>
-                            {move || if pending.get() { "Submitting…" } else { "Submit" }}
-                        </button>
-                    </div>
-                    <div id="newsletter-message" aria-live="polite">
-                        {move || result.get().map(result_alert)}
-                    </div>
-                </ActionForm>
+                // Erased: the page's full static type is otherwise deeper than rustc's query limit.
+                {view! {
+                    <form
+                        action=client::path()
+                        method="post"
+                        class="newsletter-form"
+                        novalidate=true
+                        on:submit=on_submit
+                    >
+                        <label for="newsletter-email">"Email address"</label>
+                        <div class="newsletter-row">
+                            <input
+                                node_ref=input
+                                id="newsletter-email"
+                                type="email"
+                                name="email"
+                                autocomplete="email"
+                                inputmode="email"
+                                placeholder="name@example.com"
+                                maxlength="320"
+                                required
+                                value=typed.get_value()
+                                aria-invalid=move || field_error().is_some().then_some("true")
+                                aria-describedby="newsletter-message"
+                            />
+                            <button type="submit" class="button button-primary" disabled=move || pending.get()>
+                                {move || if pending.get() { "Submitting…" } else { "Submit" }}
+                            </button>
+                        </div>
+                        <div id="newsletter-message" aria-live="polite">
+                            {move || result.get().map(result_alert)}
+                        </div>
+                    </form>
+                }.into_any()}
             </Show>
         </section>
     }
