@@ -44,6 +44,18 @@ test("a second subscribe of the same address, in other letter case, is already s
   await expect(page.getByLabel("Email address")).toHaveValue(email.toUpperCase());
 });
 
+test("an address with + and & arrives exactly as typed", async ({ page }) => {
+  // The form is sent with fetch, form-encoded: a lost escape would turn + into a space.
+  const email = uniqueEmail("plus+tag&x");
+  await open(page, "/");
+  await subscribe(page, email);
+  await expect(page.getByRole("status")).toHaveText(SUCCESS);
+
+  await open(page, "/");
+  await subscribe(page, email);
+  await expect(page.getByRole("alert")).toHaveText(ALREADY);
+});
+
 test("an invalid address gets a specific message and keeps what was typed", async ({ page }) => {
   await open(page, "/");
   await subscribe(page, "not-an-email");
