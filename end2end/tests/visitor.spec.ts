@@ -33,7 +33,9 @@ test("subscribes without a reload, and the form gives way to the success alert",
 });
 
 test("a second subscribe of the same address, in other letter case, is already subscribed", async ({ page }) => {
-  const email = uniqueEmail("dup");
+  // + and & too: the form is sent with fetch, form-encoded, and a lost escape would turn + into
+  // a space (an invalid address) or cut the address at &.
+  const email = uniqueEmail("dup+tag&x");
   await open(page, "/");
   await subscribe(page, email);
   await expect(page.getByRole("status")).toHaveText(SUCCESS);
@@ -42,18 +44,6 @@ test("a second subscribe of the same address, in other letter case, is already s
   await subscribe(page, email.toUpperCase());
   await expect(page.getByRole("alert")).toHaveText(ALREADY);
   await expect(page.getByLabel("Email address")).toHaveValue(email.toUpperCase());
-});
-
-test("an address with + and & arrives exactly as typed", async ({ page }) => {
-  // The form is sent with fetch, form-encoded: a lost escape would turn + into a space.
-  const email = uniqueEmail("plus+tag&x");
-  await open(page, "/");
-  await subscribe(page, email);
-  await expect(page.getByRole("status")).toHaveText(SUCCESS);
-
-  await open(page, "/");
-  await subscribe(page, email);
-  await expect(page.getByRole("alert")).toHaveText(ALREADY);
 });
 
 test("an invalid address gets a specific message and keeps what was typed", async ({ page }) => {

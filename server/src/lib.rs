@@ -1,5 +1,8 @@
 //! The Serverless Stories server: configuration, adapters (stores), HTTP stack and CLI.
 
+// The page's full static view type (router, islands, forms) nests deeper than the default limit.
+#![recursion_limit = "256"]
+
 pub mod admin_cli;
 pub mod api_errors;
 pub mod aws;

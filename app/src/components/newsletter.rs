@@ -64,40 +64,37 @@ fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
                     }
                 }
             >
-                // Erased: the page's full static type is otherwise deeper than rustc's query limit.
-                {view! {
-                    <form
-                        action=client::path()
-                        method="post"
-                        class="newsletter-form"
-                        novalidate=true
-                        on:submit=on_submit
-                    >
-                        <label for="newsletter-email">"Email address"</label>
-                        <div class="newsletter-row">
-                            <input
-                                node_ref=input
-                                id="newsletter-email"
-                                type="email"
-                                name="email"
-                                autocomplete="email"
-                                inputmode="email"
-                                placeholder="name@example.com"
-                                maxlength="320"
-                                required
-                                value=typed.get_value()
-                                aria-invalid=move || field_error().is_some().then_some("true")
-                                aria-describedby="newsletter-message"
-                            />
-                            <button type="submit" class="button button-primary" disabled=move || pending.get()>
-                                {move || if pending.get() { "Submitting…" } else { "Submit" }}
-                            </button>
-                        </div>
-                        <div id="newsletter-message" aria-live="polite">
-                            {move || result.get().map(result_alert)}
-                        </div>
-                    </form>
-                }.into_any()}
+                <form
+                    action=client::path()
+                    method="post"
+                    class="newsletter-form"
+                    novalidate=true
+                    on:submit=on_submit
+                >
+                    <label for="newsletter-email">"Email address"</label>
+                    <div class="newsletter-row">
+                        <input
+                            node_ref=input
+                            id="newsletter-email"
+                            type="email"
+                            name="email"
+                            autocomplete="email"
+                            inputmode="email"
+                            placeholder="name@example.com"
+                            maxlength="320"
+                            required
+                            value=typed.get_value()
+                            aria-invalid=move || field_error().is_some().then_some("true")
+                            aria-describedby="newsletter-message"
+                        />
+                        <button type="submit" class="button button-primary" disabled=move || pending.get()>
+                            {move || if pending.get() { "Submitting…" } else { "Submit" }}
+                        </button>
+                    </div>
+                    <div id="newsletter-message" aria-live="polite">
+                        {move || result.get().map(result_alert)}
+                    </div>
+                </form>
             </Show>
         </section>
     }
