@@ -1,7 +1,7 @@
-//! Newsletter subscription: the outcome type shared by client and server, and the server function.
+//! Newsletter subscription: the outcome type shared by client and server, the browser's call and
+//! the server's handling of it.
 
 use crate::{email::SubscriberEmail, error::ApiError};
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub const SUBSCRIBED_MESSAGE: &str = "You have successfully subscribed to the newsletter!";
@@ -72,16 +72,16 @@ pub mod no_js {
     }
 }
 
-/// The browser's call of [`subscribe`], in the server function's own wire format (a form-encoded
-/// `email`; JSON back, an [`ApiError`] body on failure), sent with `fetch` directly: Leptos's
-/// generic client (`ServerAction` + `ActionForm`, with `serde_qs`, `http` and `gloo-net`) was 37 KB
-/// of the home page's 130 KB of wasm (brotli), for this one call.
+/// The browser's call of `POST /api/subscribe` (a form-encoded `email`; JSON back, an [`ApiError`]
+/// body on failure), sent with `fetch` directly: Leptos's generic client (`ServerAction` +
+/// `ActionForm`, with `serde_qs`, `http` and `gloo-net`) was 37 KB of the home page's 130 KB of
+/// wasm (brotli), for this one call.
 pub mod client {
     use super::*;
 
     /// Where the form posts, with or without JavaScript.
     pub fn path() -> &'static str {
-        <Subscribe as leptos::server_fn::ServerFn>::PATH
+        PATH
     }
 
     /// What an answer means: a 2xx carries the outcome, anything else an `ApiError` (or, if the
@@ -127,22 +127,33 @@ pub mod client {
     }
 }
 
-#[server(name = Subscribe, prefix = "/api", endpoint = "subscribe")]
-pub async fn subscribe(email: String) -> Result<SubscribeOutcome, ApiError> {
-    let result = server::subscribe(&email).await;
-    server::redirect_plain_form_post(&email, &result);
-    result
-}
+/// Where the newsletter form posts, with or without JavaScript.
+pub const PATH: &str = "/api/subscribe";
 
+/// The server's side of a subscribe: validate, store, and (for a plain form post) where to send
+/// the browser. The HTTP handler is the server crate's `subscribe_api`: a plain axum route, not a
+/// server function, because this is the one call made at volume and the generic server-function
+/// stack (reactive owner, contexts, `serde_qs`) was a quarter of its CPU.
 #[cfg(feature = "ssr")]
-mod server {
+pub mod server {
     use super::*;
-    use crate::store::{Insert, SharedStore};
+    use crate::store::{Insert, SubscriberStore};
 
-    pub async fn subscribe(input: &str) -> SubscribeResult {
+    /// The request body: a form with the address as typed.
+    #[derive(Debug, Deserialize)]
+    pub struct SubscribeForm {
+        pub email: String,
+    }
+
+    /// Reads the form-encoded body; anything unreadable is a 400 that says why.
+    pub fn read_form(body: &[u8]) -> Result<SubscribeForm, ApiError> {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|err| ApiError::bad_request(format!("The request could not be read: {err}")))
+    }
+
+    pub async fn subscribe(store: &dyn SubscriberStore, input: &str) -> SubscribeResult {
         let email =
             SubscriberEmail::parse(input).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let store: SharedStore = crate::error::server_context("subscriber store")?;
         match store
             .subscribe(&email, time::OffsetDateTime::now_utc())
             .await
@@ -159,24 +170,17 @@ mod server {
         }
     }
 
-    /// A plain HTML form post (no JavaScript) wants a page, not JSON: send the browser back to
-    /// the newsletter form with the result in the URL (post/redirect/get).
-    pub fn redirect_plain_form_post(email: &str, result: &SubscribeResult) {
-        let accepts_html = use_context::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get(http::header::ACCEPT).cloned())
-            .and_then(|accept| accept.to_str().map(|a| a.contains("text/html")).ok())
-            .unwrap_or(false);
-        if !accepts_html {
-            return;
-        }
-        let mut location = format!("/?{}={}", no_js::QUERY_KEY, no_js::code(result, email));
-        if let Some(input) = no_js::echoed_input(result, email) {
+    /// A plain HTML form post (no JavaScript) wants a page, not JSON: where to send the browser
+    /// back to the newsletter form, with the result in the URL (post/redirect/get).
+    pub fn no_js_location(input: &str, result: &SubscribeResult) -> String {
+        let mut location = format!("/?{}={}", no_js::QUERY_KEY, no_js::code(result, input));
+        if let Some(input) = no_js::echoed_input(result, input) {
             let encoded =
                 percent_encoding::utf8_percent_encode(input, percent_encoding::NON_ALPHANUMERIC);
             location.push_str(&format!("&{}={encoded}", no_js::EMAIL_KEY));
         }
         location.push_str("#newsletter");
-        leptos_axum::redirect(&location);
+        location
     }
 }
 
@@ -249,6 +253,36 @@ mod tests {
             None
         );
         assert_eq!(echoed_input(&failed, &"a".repeat(10_000)), None);
+    }
+
+    #[test]
+    fn the_form_is_read_or_refused_with_a_reason() {
+        use super::server::read_form;
+        assert_eq!(
+            read_form(b"email=a%2Bb%40example.com").unwrap().email,
+            "a+b@example.com"
+        );
+        assert_eq!(read_form(b"other=1&email=x").unwrap().email, "x");
+        for unreadable in [&b""[..], b"name=ada", br#"{"email":"a@example.com"}"#] {
+            let err = read_form(unreadable).unwrap_err();
+            assert!(err.is_bad_request(), "{unreadable:?}");
+            assert!(err.message.contains("email"), "{}", err.message);
+        }
+        // Undecodable bytes still give a string, which then fails validation (a 400, not a 500).
+        assert!(read_form(&[b'e', b'm', b'a', b'i', b'l', b'=', 0xff]).is_ok());
+    }
+
+    #[test]
+    fn a_plain_form_post_goes_back_to_the_form_with_the_outcome() {
+        use super::server::no_js_location;
+        assert_eq!(
+            no_js_location("a@example.com", &Ok(SubscribeOutcome::Subscribed)),
+            "/?subscribe=subscribed#newsletter"
+        );
+        assert_eq!(
+            no_js_location("a b&c", &Err(ApiError::bad_request("x"))),
+            "/?subscribe=invalid&email=a%20b%26c#newsletter"
+        );
     }
 
     #[test]

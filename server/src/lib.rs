@@ -17,4 +17,5 @@ pub mod signing_key;
 pub mod sigv4;
 pub mod startup;
 pub mod store;
+pub mod subscribe_api;
 pub mod table_cli;

@@ -15,6 +15,7 @@ use crate::{
     signing_key,
     sigv4::Verifier,
     store::{DynamoDbStore, SqliteStore},
+    subscribe_api,
 };
 use anyhow::Context;
 use app::{
@@ -256,6 +257,10 @@ pub fn router(state: AppState) -> Router {
     }
     let app = app
         .route("/healthz", get(healthz))
+        .route(
+            app::subscribe::PATH,
+            axum::routing::post(subscribe_api::subscribe),
+        )
         .route("/.well-known/jwks.json", get(jwks))
         .route("/post/{slug}", get(add_trailing_slash))
         .leptos_routes_with_context(&state, routes, context.clone(), shell)

@@ -1,0 +1,53 @@
+//! `POST /api/subscribe`: the newsletter form's endpoint, with JavaScript (JSON answers) and
+//! without (a plain form post, answered with a redirect back to the form).
+
+use crate::startup::AppState;
+use app::{
+    error::ApiError,
+    subscribe::{server, SubscribeResult},
+};
+use axum::{
+    body::Bytes,
+    extract::State,
+    response::{IntoResponse, Response},
+    Json,
+};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+pub async fn subscribe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (input, result) = match server::read_form(&body) {
+        Ok(form) => {
+            let result = server::subscribe(state.store.as_ref(), &form.email).await;
+            (form.email, result)
+        }
+        Err(err) => (String::new(), Err(err)),
+    };
+    if wants_a_page(&headers) {
+        redirect(&server::no_js_location(&input, &result))
+    } else {
+        json(result)
+    }
+}
+
+/// A browser posting the form itself asks for HTML; the page's script asks for JSON.
+fn wants_a_page(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        // Unreachable: the location is built from codes and percent-encoded input.
+        Err(_) => json(Err(ApiError::internal())),
+    }
+}
+
+fn json(result: SubscribeResult) -> Response {
+    match result {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(err) => (err.status(), Json(err)).into_response(),
+    }
+}
