@@ -72,6 +72,46 @@ pub async fn credentials(token: String) -> Result<CredentialsForIdentity, ApiErr
     server::credentials(&token).await
 }
 
+/// The browser's calls of these server functions, in their wire format (form-encoded arguments,
+/// JSON back), through [`crate::api_client`].
+pub mod client {
+    use super::*;
+    use crate::api_client::post_form;
+    use leptos::server_fn::ServerFn;
+
+    pub fn login_path() -> &'static str {
+        Login::PATH
+    }
+
+    pub fn new_password_path() -> &'static str {
+        SetNewPassword::PATH
+    }
+
+    pub async fn login(username: &str, password: &str) -> Result<LoginStep, ApiError> {
+        let fields = [("username", username), ("password", password)];
+        post_form(Login::PATH, &fields).await
+    }
+
+    pub async fn set_new_password(
+        username: &str,
+        session: &str,
+        new_password: &str,
+        confirm_password: &str,
+    ) -> Result<LoginStep, ApiError> {
+        let fields = [
+            ("username", username),
+            ("session", session),
+            ("new_password", new_password),
+            ("confirm_password", confirm_password),
+        ];
+        post_form(SetNewPassword::PATH, &fields).await
+    }
+
+    pub async fn credentials(token: &str) -> Result<CredentialsForIdentity, ApiError> {
+        post_form(GetCredentials::PATH, &[("token", token)]).await
+    }
+}
+
 #[cfg(feature = "ssr")]
 mod server {
     use super::*;

@@ -2,6 +2,7 @@
 //! server (`ssr`) and hydrated in the browser (`hydrate`).
 
 pub mod admin;
+pub mod api_client;
 pub mod auth;
 pub mod credentials;
 pub mod email;

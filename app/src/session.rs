@@ -37,7 +37,6 @@ impl Session {
     pub fn sign_out() {
         storage::remove(TOKEN_KEY);
         storage::remove(CREDENTIALS_KEY);
-        crate::signing::set_signing_identity(None);
     }
 
     /// The stored token, read now (not the signal, which may not be loaded yet).

@@ -72,10 +72,8 @@ pub mod no_js {
     }
 }
 
-/// The browser's call of `POST /api/subscribe` (a form-encoded `email`; JSON back, an [`ApiError`]
-/// body on failure), sent with `fetch` directly: Leptos's generic client (`ServerAction` +
-/// `ActionForm`, with `serde_qs`, `http` and `gloo-net`) was 37 KB of the home page's 130 KB of
-/// wasm (brotli), for this one call.
+/// The browser's call of `POST /api/subscribe` (a form-encoded `email`; JSON back, an
+/// [`ApiError`] body on failure).
 pub mod client {
     use super::*;
 
@@ -84,46 +82,10 @@ pub mod client {
         PATH
     }
 
-    /// What an answer means: a 2xx carries the outcome, anything else an `ApiError` (or, if the
-    /// body is not one, e.g. from a proxy, the generic failure).
-    pub fn read_response(status: u16, body: &str) -> SubscribeResult {
-        if (200..300).contains(&status) {
-            serde_json::from_str(body).map_err(|_| ApiError::unavailable())
-        } else {
-            Err(serde_json::from_str::<ApiError>(body).unwrap_or_else(|_| ApiError::unavailable()))
-        }
-    }
-
     /// Subscribes `email`; a network failure is the generic failure (what was typed stays).
     #[cfg(feature = "hydrate")]
     pub async fn subscribe(email: &str) -> SubscribeResult {
-        use wasm_bindgen::{JsCast, JsValue};
-        use wasm_bindgen_futures::JsFuture;
-
-        let failed = |_: JsValue| ApiError::unavailable();
-        let window = web_sys::window().ok_or_else(ApiError::unavailable)?;
-        let headers = web_sys::Headers::new().map_err(failed)?;
-        headers
-            .set("content-type", "application/x-www-form-urlencoded")
-            .map_err(failed)?;
-        headers.set("accept", "application/json").map_err(failed)?;
-        let body = format!("email={}", js_sys::encode_uri_component(email));
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_headers(&headers);
-        init.set_body(&JsValue::from(body));
-        let response: web_sys::Response =
-            JsFuture::from(window.fetch_with_str_and_init(path(), &init))
-                .await
-                .map_err(failed)?
-                .dyn_into()
-                .map_err(failed)?;
-        let text = JsFuture::from(response.text().map_err(failed)?)
-            .await
-            .map_err(failed)?
-            .as_string()
-            .unwrap_or_default();
-        read_response(response.status(), &text)
+        crate::api_client::post_form(PATH, &[("email", email)]).await
     }
 }
 
@@ -191,8 +153,8 @@ mod tests {
     use crate::email::InvalidEmail;
 
     #[test]
-    fn the_client_reads_every_answer_of_the_server_function() {
-        use super::client::read_response;
+    fn the_client_reads_every_answer_of_the_endpoint() {
+        let read_response = crate::api_client::read_response::<SubscribeOutcome>;
         assert_eq!(
             read_response(200, "\"subscribed\""),
             Ok(SubscribeOutcome::Subscribed)

@@ -2,12 +2,12 @@
 //! with SigV4-signed calls, page by page.
 
 use crate::{
-    admin::{list_subscribers, SubscriberPage, SubscriberRow},
-    auth::{credentials, CredentialsForIdentity},
+    admin::{client::list_subscribers, SubscriberPage, SubscriberRow},
+    auth::{client::credentials, CredentialsForIdentity},
     components::hydrated::hydrated,
     error::{ApiError, ApiErrorKind},
     session::{go_to, Session},
-    signing::{set_signing_identity, SigningIdentity},
+    signing::SigningIdentity,
 };
 use leptos::{prelude::*, task::spawn_local};
 use leptos_meta::Title;
@@ -45,7 +45,7 @@ async fn ensure_credentials(token: &str, renew: bool) -> Result<CredentialsForId
             }
         }
     }
-    match credentials(token.to_owned()).await {
+    match credentials(token).await {
         Ok(fresh) => {
             Session::store_credentials(&fresh);
             Ok(fresh)
@@ -63,11 +63,11 @@ async fn fetch_page(
     let mut renew = false;
     loop {
         let creds = ensure_credentials(token, renew).await?;
-        set_signing_identity(Some(SigningIdentity {
+        let identity = SigningIdentity {
             credentials: creds.credentials,
             region: creds.region,
-        }));
-        match list_subscribers(cursor.clone(), Some(size)).await {
+        };
+        match list_subscribers(&identity, cursor.as_deref(), size).await {
             Ok(page) => return Ok(page),
             // Expired credentials: fetch new ones once and retry.
             Err(ApiError {

@@ -1,5 +1,5 @@
 use crate::{
-    auth::{Login, LoginStep, NewPasswordRequired, SetNewPassword},
+    auth::{client, LoginStep, NewPasswordRequired},
     components::hydrated::hydrated,
     error::ApiError,
     session::{go_to, Session},
@@ -22,11 +22,54 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
+/// The answer to the last submit of a form, and whether one is under way.
+#[derive(Clone, Copy)]
+struct Submission {
+    answer: RwSignal<Option<Result<LoginStep, ApiError>>>,
+    pending: RwSignal<bool>,
+}
+
+impl Submission {
+    fn new() -> Self {
+        Self {
+            answer: RwSignal::new(None),
+            pending: RwSignal::new(false),
+        }
+    }
+
+    /// Sends one request at a time; `on_step` gets what a successful one answered.
+    fn send<F>(self, request: F, on_step: impl Fn(LoginStep) + 'static)
+    where
+        F: std::future::Future<Output = Result<LoginStep, ApiError>> + 'static,
+    {
+        if self.pending.get_untracked() {
+            return;
+        }
+        self.pending.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = request.await;
+            let step = answer.as_ref().ok().cloned();
+            self.answer.set(Some(answer));
+            self.pending.set(false);
+            // Last: a step can replace this form (and its signals).
+            if let Some(step) = step {
+                on_step(step);
+            }
+        });
+    }
+}
+
+/// The current value of a text input (empty if it is not rendered).
+fn value_of(input: NodeRef<leptos::html::Input>) -> String {
+    input
+        .get_untracked()
+        .map(|input| input.value())
+        .unwrap_or_default()
+}
+
 // Lazy: its wasm is a separate chunk (`cargo leptos build --split`) that only this page loads.
 #[island(lazy)]
 fn LoginForm() -> impl IntoView {
-    let login = ServerAction::<Login>::new();
-    let new_password = ServerAction::<SetNewPassword>::new();
     // Set while the user must choose a new password.
     let challenge = RwSignal::new(None::<NewPasswordRequired>);
     let on_step = move |step: LoginStep| match step {
@@ -36,62 +79,77 @@ fn LoginForm() -> impl IntoView {
         }
         LoginStep::NewPasswordRequired(required) => challenge.set(Some(required)),
     };
-    Effect::new(move |_| {
-        if let Some(Ok(step)) = login.value().get() {
-            on_step(step);
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(step)) = new_password.value().get() {
-            on_step(step);
-        }
-    });
     move || match challenge.get() {
-        None => view! { <PasswordForm action=login/> }.into_any(),
-        Some(required) => view! { <NewPasswordForm action=new_password required/> }.into_any(),
+        None => view! { <PasswordForm on_step/> }.into_any(),
+        Some(required) => view! { <NewPasswordForm on_step required/> }.into_any(),
     }
 }
 
 #[component]
-fn PasswordForm(action: ServerAction<Login>) -> impl IntoView {
-    let pending = action.pending();
+fn PasswordForm(on_step: impl Fn(LoginStep) + Copy + 'static) -> impl IntoView {
+    let submission = Submission::new();
+    let username = NodeRef::<leptos::html::Input>::new();
+    let password = NodeRef::<leptos::html::Input>::new();
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let (username, password) = (value_of(username), value_of(password));
+        submission.send(
+            async move { client::login(&username, &password).await },
+            on_step,
+        );
+    };
     view! {
         <h1>"Login"</h1>
-        <ActionForm action=action attr:class="stacked-form">
+        <form action=client::login_path() method="post" class="stacked-form" on:submit=on_submit>
             <label for="login-username">"Username"</label>
-            <input id="login-username" type="text" name="username" autocomplete="username" required/>
+            <input node_ref=username id="login-username" type="text" name="username" autocomplete="username" required/>
             <label for="login-password">"Password"</label>
-            <input id="login-password" type="password" name="password" autocomplete="current-password" required/>
-            <SubmitButton pending busy_label="Logging in…"/>
-            <FormError value=action.value()/>
-        </ActionForm>
+            <input node_ref=password id="login-password" type="password" name="password" autocomplete="current-password" required/>
+            <SubmitButton pending=submission.pending busy_label="Logging in…"/>
+            <FormError value=submission.answer/>
+        </form>
     }
 }
 
 #[component]
 fn NewPasswordForm(
-    action: ServerAction<SetNewPassword>,
+    on_step: impl Fn(LoginStep) + Copy + 'static,
     required: NewPasswordRequired,
 ) -> impl IntoView {
-    let pending = action.pending();
+    let submission = Submission::new();
+    let new_password = NodeRef::<leptos::html::Input>::new();
+    let confirm_password = NodeRef::<leptos::html::Input>::new();
+    let challenge = StoredValue::new((required.username.clone(), required.session.clone()));
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let (username, session) = challenge.get_value();
+        let (new_password, confirm_password) = (value_of(new_password), value_of(confirm_password));
+        submission.send(
+            async move {
+                client::set_new_password(&username, &session, &new_password, &confirm_password)
+                    .await
+            },
+            on_step,
+        );
+    };
     view! {
         <h1>"Choose a new password"</h1>
         <p>"Your password was temporary. Choose the password you will use from now on."</p>
-        <ActionForm action=action attr:class="stacked-form">
+        <form action=client::new_password_path() method="post" class="stacked-form" on:submit=on_submit>
             <input type="hidden" name="username" value=required.username/>
             <input type="hidden" name="session" value=required.session/>
             <label for="new-password">"New password"</label>
-            <input id="new-password" type="password" name="new_password" autocomplete="new-password" required/>
+            <input node_ref=new_password id="new-password" type="password" name="new_password" autocomplete="new-password" required/>
             <label for="confirm-password">"Confirm new password"</label>
-            <input id="confirm-password" type="password" name="confirm_password" autocomplete="new-password" required/>
-            <SubmitButton pending busy_label="Saving…"/>
-            <FormError value=action.value()/>
-        </ActionForm>
+            <input node_ref=confirm_password id="confirm-password" type="password" name="confirm_password" autocomplete="new-password" required/>
+            <SubmitButton pending=submission.pending busy_label="Saving…"/>
+            <FormError value=submission.answer/>
+        </form>
     }
 }
 
 #[component]
-fn SubmitButton(pending: Memo<bool>, busy_label: &'static str) -> impl IntoView {
+fn SubmitButton(#[prop(into)] pending: Signal<bool>, busy_label: &'static str) -> impl IntoView {
     let hydrated = hydrated();
     view! {
         <button type="submit" class="button button-primary" disabled=move || pending.get() || !hydrated.get()>

@@ -1,0 +1,148 @@
+//! The browser's calls of the site's own API with `fetch`, in the wire format of its endpoints:
+//! form-encoded arguments (or a query string) in, JSON out, an [`ApiError`] body on failure.
+//! Leptos's generic server-function client (`ServerAction`, `ActionForm`, a custom `Client` for
+//! signing) brought `serde_qs`, `gloo-net`, `wasm-streams` and `http`'s URI code into the wasm;
+//! the endpoints stay the same on the server.
+
+use crate::error::ApiError;
+use serde::de::DeserializeOwned;
+
+/// What an answer means: a 2xx carries the value, anything else an `ApiError` (or, if the body
+/// is not one, e.g. a proxy's error page, the generic failure).
+pub fn read_response<T: DeserializeOwned>(status: u16, body: &str) -> Result<T, ApiError> {
+    if (200..300).contains(&status) {
+        serde_json::from_str(body).map_err(|_| ApiError::unavailable())
+    } else {
+        Err(serde_json::from_str::<ApiError>(body).unwrap_or_else(|_| ApiError::unavailable()))
+    }
+}
+
+/// `name=value&…`, each part percent-encoded (what a browser's form post sends).
+pub fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes one query or form component.
+pub fn encode(component: &str) -> String {
+    percent_encoding::utf8_percent_encode(component, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// POSTs `fields` as a form to `path`.
+pub async fn post_form<T: DeserializeOwned>(
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Result<T, ApiError> {
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    send("POST", path, &headers, Some(&form_encode(fields))).await
+}
+
+/// GETs `path_and_query` with extra `headers` (e.g. a signature).
+pub async fn get<T: DeserializeOwned>(
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Result<T, ApiError> {
+    send("GET", path_and_query, headers, None).await
+}
+
+/// Sends the request with `fetch`; a network failure is the generic failure.
+#[cfg(feature = "hydrate")]
+async fn send<T: DeserializeOwned>(
+    method: &str,
+    url: &str,
+    extra_headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<T, ApiError> {
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+
+    let failed = |_: JsValue| ApiError::unavailable();
+    let window = web_sys::window().ok_or_else(ApiError::unavailable)?;
+    let headers = web_sys::Headers::new().map_err(failed)?;
+    headers.set("accept", "application/json").map_err(failed)?;
+    for (name, value) in extra_headers {
+        headers.set(name, value).map_err(failed)?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&headers);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from(body));
+    }
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    let text = JsFuture::from(response.text().map_err(failed)?)
+        .await
+        .map_err(failed)?
+        .as_string()
+        .unwrap_or_default();
+    read_response(response.status(), &text)
+}
+
+/// On the server there is no browser to fetch from: island event handlers and effects, the only
+/// callers, run in the browser.
+#[cfg(not(feature = "hydrate"))]
+async fn send<T: DeserializeOwned>(
+    _method: &str,
+    _url: &str,
+    _headers: &[(&str, &str)],
+    _body: Option<&str>,
+) -> Result<T, ApiError> {
+    Err(ApiError::internal())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiErrorKind;
+
+    #[test]
+    fn forms_are_encoded_so_every_character_arrives_as_typed() {
+        assert_eq!(
+            form_encode(&[("email", "a+b@x.com"), ("password", "p&q=r s%ü")]),
+            "email=a%2Bb%40x%2Ecom&password=p%26q%3Dr%20s%25%C3%BC"
+        );
+        let decoded: Vec<(String, String)> =
+            serde_urlencoded::from_str(&form_encode(&[("k", "a+b &=%ü")])).expect("decodes");
+        assert_eq!(decoded, [("k".to_owned(), "a+b &=%ü".to_owned())]);
+    }
+
+    #[test]
+    fn every_answer_is_read_as_a_value_or_an_api_error() {
+        assert_eq!(read_response::<String>(200, "\"ok\""), Ok("ok".to_owned()));
+        let refused = ApiError::new(
+            ApiErrorKind::Unauthorized,
+            "Incorrect username or password.",
+        );
+        let body = serde_json::to_string(&refused).expect("serializable");
+        assert_eq!(read_response::<String>(401, &body), Err(refused));
+        // The SigV4 layer's refusals carry `error` and `message` too.
+        assert_eq!(
+            read_response::<String>(
+                403,
+                r#"{"message":"The security token included in the request is expired","error":"expired_credentials"}"#
+            )
+            .map_err(|e| e.error),
+            Err(ApiErrorKind::ExpiredCredentials)
+        );
+        // Not ours (a proxy's page, a cut-off body): the generic failure, never a panic.
+        assert_eq!(
+            read_response::<String>(502, "<html>Bad Gateway</html>"),
+            Err(ApiError::unavailable())
+        );
+        assert_eq!(
+            read_response::<String>(200, "\"o"),
+            Err(ApiError::unavailable())
+        );
+        assert_eq!(
+            read_response::<String>(200, ""),
+            Err(ApiError::unavailable())
+        );
+    }
+}
