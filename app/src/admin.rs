@@ -47,51 +47,36 @@ pub async fn list_subscribers(
 /// signed with SigV4 in the browser.
 pub mod client {
     use super::*;
-    use crate::{api_client, signing::SigningIdentity};
+    use crate::{
+        api_client,
+        signing::{sign_get, SigningIdentity},
+    };
     use leptos::server_fn::ServerFn;
-
-    /// The path and query of one page's request.
-    pub fn page_path(cursor: Option<&str>, limit: u32) -> String {
-        let mut path = format!("{}?limit={limit}", ListSubscribers::PATH);
-        if let Some(cursor) = cursor {
-            path.push_str("&cursor=");
-            path.push_str(&api_client::encode(cursor));
-        }
-        path
-    }
 
     pub async fn list_subscribers(
         identity: &SigningIdentity,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<SubscriberPage, ApiError> {
-        let path = page_path(cursor, limit);
-        #[cfg(feature = "hydrate")]
-        let headers = crate::signing::signature_headers(identity, "GET", &path)?;
-        #[cfg(not(feature = "hydrate"))]
-        let headers: Vec<(String, String)> = {
-            let _ = identity;
-            Vec::new()
-        };
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        api_client::get(&path, &headers).await
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn a_page_request_carries_its_cursor_encoded() {
-            assert_eq!(page_path(None, 25), "/api/subscribers?limit=25");
-            assert_eq!(
-                page_path(Some("YWRh+/="), 50),
-                "/api/subscribers?limit=50&cursor=YWRh%2B%2F%3D"
-            );
+        let limit = limit.to_string();
+        let mut params = vec![("limit", limit.as_str())];
+        if let Some(cursor) = cursor {
+            params.push(("cursor", cursor));
         }
+        let signed = sign_get(
+            identity,
+            SIGNING_SERVICE,
+            &api_client::page_host()?,
+            ListSubscribers::PATH,
+            &params,
+            api_client::now(),
+        );
+        let headers: Vec<(&str, &str)> = signed
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        api_client::get(&signed.path_and_query, &headers).await
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::error::ApiError;
 use serde::de::DeserializeOwned;
+use std::time::SystemTime;
 
 /// What an answer means: a 2xx carries the value, anything else an `ApiError` (or, if the body
 /// is not one, e.g. a proxy's error page, the generic failure).
@@ -46,6 +47,24 @@ pub async fn get<T: DeserializeOwned>(
     headers: &[(&str, &str)],
 ) -> Result<T, ApiError> {
     send("GET", path_and_query, headers, None).await
+}
+
+/// The host (and port) of the page, which signed requests go to.
+pub fn page_host() -> Result<String, ApiError> {
+    #[cfg(feature = "hydrate")]
+    return web_sys::window()
+        .and_then(|window| window.location().host().ok())
+        .ok_or_else(ApiError::internal);
+    #[cfg(not(feature = "hydrate"))]
+    Err(ApiError::internal())
+}
+
+/// The time now. In the browser from the JS clock: `SystemTime::now()` panics on wasm32.
+pub fn now() -> SystemTime {
+    #[cfg(feature = "hydrate")]
+    return std::time::UNIX_EPOCH + std::time::Duration::from_millis(js_sys::Date::now() as u64);
+    #[cfg(not(feature = "hydrate"))]
+    SystemTime::now()
 }
 
 /// Sends the request with `fetch`; a network failure is the generic failure.

@@ -46,7 +46,7 @@ pub use minting::*;
 mod minting {
     use super::{Caller, TemporaryCredentials};
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use serde::{Deserialize, Serialize};
     use sha2::Sha256;
     use time::OffsetDateTime;
