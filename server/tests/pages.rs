@@ -138,6 +138,65 @@ async fn health_security_headers_and_compression() {
 }
 
 #[tokio::test]
+async fn kept_pages_are_served_in_the_coding_asked_for() {
+    use std::io::Read;
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    // (content-encoding, content-length, body). A kept page has a length; one compressed on
+    // the fly by the compression layer is streamed without one.
+    let get = |path: &'static str, accept_encoding: &'static str| {
+        let request = app.client.get(app.url(path));
+        async move {
+            let response = request
+                .header("accept-encoding", accept_encoding)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["vary"], "accept-encoding");
+            let header = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_owned())
+            };
+            let (coding, length) = (header("content-encoding"), header("content-length"));
+            (coding, length, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    for path in ["/", "/post/function-as-a-service/"] {
+        // The first request renders the page; it is compressed and kept in the background.
+        let (coding, _, plain) = get(path, "identity").await;
+        assert_eq!(coding, None);
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(plain.contains("Serverless Stories"), "{path}");
+        let mut kept = None;
+        for _ in 0..100 {
+            let (coding, length, brotli) = get(path, "gzip, deflate, br").await;
+            assert_eq!(coding.as_deref(), Some("br"), "{path}");
+            if length.is_some() {
+                kept = Some(brotli);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let brotli = kept.unwrap_or_else(|| panic!("{path} was not kept"));
+        let mut unbrotli = Vec::new();
+        brotli::BrotliDecompress(&mut &brotli[..], &mut unbrotli).unwrap();
+        assert_eq!(String::from_utf8(unbrotli).unwrap(), plain, "{path}");
+
+        let (coding, length, gzip) = get(path, "br;q=0, gzip").await;
+        assert_eq!(coding.as_deref(), Some("gzip"), "{path}");
+        assert!(length.is_some(), "{path}: served from memory");
+        let mut ungzip = String::new();
+        flate2::read::GzDecoder::new(&gzip[..])
+            .read_to_string(&mut ungzip)
+            .unwrap();
+        assert_eq!(ungzip, plain, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
     let dir = data_dir();
     let app = spawn_app(dir.path()).await;
