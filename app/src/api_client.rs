@@ -27,8 +27,8 @@ pub fn form_encode(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// Percent-encodes one query or form component.
-pub fn encode(component: &str) -> String {
+/// Percent-encodes one form component.
+fn encode(component: &str) -> String {
     percent_encoding::utf8_percent_encode(component, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 

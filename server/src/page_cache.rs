@@ -132,7 +132,9 @@ impl PageCache {
             body,
             compressed: None,
         };
-        self.put(path, page.clone());
+        if !self.put(path, page.clone()) {
+            return;
+        }
         {
             let mut compressing = self
                 .compressing
@@ -147,13 +149,15 @@ impl PageCache {
         tokio::task::spawn_blocking(move || {
             let body = &page.body;
             match compress_brotli(body).and_then(|brotli| Ok((brotli, compress_gzip(body)?))) {
-                Ok(compressed) => cache.put(
-                    &path,
-                    CachedPage {
-                        compressed: Some(compressed),
-                        ..page
-                    },
-                ),
+                Ok(compressed) => {
+                    cache.put(
+                        &path,
+                        CachedPage {
+                            compressed: Some(compressed),
+                            ..page
+                        },
+                    );
+                }
                 Err(err) => tracing::error!(error = %err, %path, "cannot compress a rendered page"),
             }
             cache
@@ -164,14 +168,17 @@ impl PageCache {
         });
     }
 
-    fn put(&self, path: &str, page: CachedPage) {
+    /// Keeps (or replaces) the page; false when the cache is full and the page is new.
+    fn put(&self, path: &str, page: CachedPage) -> bool {
         let mut pages = self
             .pages
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pages.len() < MAX_PAGES {
-            pages.insert(path.to_owned(), page);
+        if pages.len() >= MAX_PAGES && !pages.contains_key(path) {
+            return false;
         }
+        pages.insert(path.to_owned(), page);
+        true
     }
 }
 
@@ -244,6 +251,29 @@ pub async fn serve(State(cache): State<Arc<PageCache>>, request: Request, next: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_cache_keeps_no_new_page_but_still_upgrades_its_own() {
+        let cache = PageCache::default();
+        let page = |body: &'static str| CachedPage {
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(body.as_bytes()),
+            compressed: None,
+        };
+        for n in 0..MAX_PAGES {
+            assert!(cache.put(&format!("/post/p{n}/"), page("x")));
+        }
+        assert!(!cache.put("/post/one-too-many/", page("x")));
+        assert!(cache.get("/post/one-too-many/").is_none());
+        let upgraded = CachedPage {
+            compressed: Some((Bytes::from_static(b"br"), Bytes::from_static(b"gz"))),
+            ..page("x")
+        };
+        assert!(cache.put("/post/p0/", upgraded));
+        assert!(cache
+            .get("/post/p0/")
+            .is_some_and(|p| p.compressed.is_some()));
+    }
 
     #[test]
     fn the_best_accepted_coding_is_chosen() {
