@@ -16,8 +16,8 @@ use axum::{
 };
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, RwLock},
+    collections::HashMap,
+    sync::{Arc, RwLock},
 };
 
 /// More than the site has pages: a bound, not a tuning knob.
@@ -96,8 +96,6 @@ fn compress_gzip(body: &[u8]) -> std::io::Result<Bytes> {
 #[derive(Default)]
 pub struct PageCache {
     pages: RwLock<HashMap<String, CachedPage>>,
-    /// Pages being compressed: a burst of first requests compresses each page once.
-    compressing: Mutex<HashSet<String>>,
 }
 
 /// The paths whose pages are the same for everyone.
@@ -125,24 +123,16 @@ impl PageCache {
 
     /// Keeps a freshly rendered page, and compresses it in the background (brotli at its best
     /// setting takes a few milliseconds per page): the request that rendered it, and any until
-    /// the compressed forms are ready, are answered through the compression layer.
+    /// the compressed forms are ready, are answered through the compression layer. Of a burst
+    /// of first requests, the first one to finish rendering keeps its page and compresses it.
     fn keep(self: &Arc<Self>, path: &str, headers: HeaderMap, body: Bytes) {
         let page = CachedPage {
             headers,
             body,
             compressed: None,
         };
-        if !self.put(path, page.clone()) {
+        if !self.insert(path, page.clone(), false) {
             return;
-        }
-        {
-            let mut compressing = self
-                .compressing
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if !compressing.insert(path.to_owned()) {
-                return;
-            }
         }
         let cache = Arc::clone(self);
         let path = path.to_owned();
@@ -150,31 +140,26 @@ impl PageCache {
             let body = &page.body;
             match compress_brotli(body).and_then(|brotli| Ok((brotli, compress_gzip(body)?))) {
                 Ok(compressed) => {
-                    cache.put(
-                        &path,
-                        CachedPage {
-                            compressed: Some(compressed),
-                            ..page
-                        },
-                    );
+                    let page = CachedPage {
+                        compressed: Some(compressed),
+                        ..page
+                    };
+                    cache.insert(&path, page, true);
                 }
                 Err(err) => tracing::error!(error = %err, %path, "cannot compress a rendered page"),
             }
-            cache
-                .compressing
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .remove(&path);
         });
     }
 
-    /// Keeps (or replaces) the page; false when the cache is full and the page is new.
-    fn put(&self, path: &str, page: CachedPage) -> bool {
+    /// Keeps the page unless the cache is full (and the page new); an existing page is
+    /// replaced only if `replace`. Returns whether it was stored.
+    fn insert(&self, path: &str, page: CachedPage, replace: bool) -> bool {
         let mut pages = self
             .pages
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pages.len() >= MAX_PAGES && !pages.contains_key(path) {
+        let present = pages.contains_key(path);
+        if (present && !replace) || (!present && pages.len() >= MAX_PAGES) {
             return false;
         }
         pages.insert(path.to_owned(), page);
@@ -261,15 +246,19 @@ mod tests {
             compressed: None,
         };
         for n in 0..MAX_PAGES {
-            assert!(cache.put(&format!("/post/p{n}/"), page("x")));
+            assert!(cache.insert(&format!("/post/p{n}/"), page("x"), false));
         }
-        assert!(!cache.put("/post/one-too-many/", page("x")));
+        assert!(!cache.insert("/post/one-too-many/", page("x"), true));
         assert!(cache.get("/post/one-too-many/").is_none());
+        // A page already kept is not replaced by a later render of it…
+        assert!(!cache.insert("/post/p0/", page("y"), false));
+        assert!(cache.get("/post/p0/").is_some_and(|p| p.body == "x"));
+        // …but is by its compressed form.
         let upgraded = CachedPage {
             compressed: Some((Bytes::from_static(b"br"), Bytes::from_static(b"gz"))),
             ..page("x")
         };
-        assert!(cache.put("/post/p0/", upgraded));
+        assert!(cache.insert("/post/p0/", upgraded, true));
         assert!(cache
             .get("/post/p0/")
             .is_some_and(|p| p.compressed.is_some()));
