@@ -77,13 +77,7 @@ pub mod no_js {
 pub mod client {
     use super::*;
 
-    /// Where the form posts, with or without JavaScript.
-    pub fn path() -> &'static str {
-        PATH
-    }
-
     /// Subscribes `email`; a network failure is the generic failure (what was typed stays).
-    #[cfg(feature = "hydrate")]
     pub async fn subscribe(email: &str) -> SubscribeResult {
         crate::api_client::post_form(PATH, &[("email", email)]).await
     }

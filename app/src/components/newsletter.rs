@@ -1,6 +1,6 @@
 use crate::{
     error::ApiError,
-    subscribe::{client, no_js, SubscribeOutcome, SubscribeResult},
+    subscribe::{client, no_js, SubscribeOutcome, SubscribeResult, PATH},
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -26,6 +26,8 @@ fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
     let pending = RwSignal::new(false);
     let input = NodeRef::<leptos::html::Input>::new();
     // With JavaScript the form is sent in place; without, the browser posts it (same endpoint).
+    // (Inline rather than sharing the login forms' `Submission`: the shared generic version
+    // costs 0.36 KB of the home page's budget.)
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let Some(input) = input.get_untracked() else {
@@ -36,13 +38,10 @@ fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
         }
         pending.set(true);
         let email = input.value();
-        #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
             result.set(Some(client::subscribe(&email).await));
             pending.set(false);
         });
-        #[cfg(not(feature = "hydrate"))]
-        let _ = email;
     };
     let typed = StoredValue::new(typed);
     let field_error = move || match result.get() {
@@ -65,7 +64,7 @@ fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
                 }
             >
                 <form
-                    action=client::path()
+                    action=PATH
                     method="post"
                     class="newsletter-form"
                     novalidate=true
