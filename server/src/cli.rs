@@ -53,6 +53,9 @@ pub enum Command {
     /// Recount the DynamoDB table's subscribers and store the total the admin page shows
     /// (repairs the counter if an instance died between a subscribe and its increment).
     Recount,
+    /// Time SigV4 verification against aws-sigv4 signing (for scripts/bench; prints JSON).
+    #[command(hide = true)]
+    BenchSigv4,
 }
 
 /// Where subscribers are stored.

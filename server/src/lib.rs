@@ -15,6 +15,7 @@ pub mod secret_file;
 pub mod signed_api;
 pub mod signing_key;
 pub mod sigv4;
+pub mod sigv4_bench;
 pub mod startup;
 pub mod store;
 pub mod subscribe_api;

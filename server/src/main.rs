@@ -57,6 +57,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Recount => server::table_cli::recount(&cli.backends.table).await,
+        Command::BenchSigv4 => {
+            println!("{}", server::sigv4_bench::run());
+            Ok(())
+        }
         Command::Serve => {
             let settings = Settings::from_env(cli.data_dir, cli.serve, cli.backends)?;
             let app = Application::build(settings).await?;
