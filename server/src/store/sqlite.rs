@@ -11,7 +11,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::{
     path::{Path, PathBuf},
-    sync::{mpsc, Arc, Mutex},
+    sync::{mpsc, Arc, Mutex, Weak},
 };
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
@@ -95,38 +95,51 @@ struct PendingInsert {
 /// transaction was being made durable goes into the next one, so one fsync serves them all.
 /// (Handing each subscribe to a blocking task that competed for the connection made batches
 /// of one or two under load: whoever got the lock next found only what had just arrived.)
-/// Ends when the last handle to the store is dropped.
-fn run_writer(conn: Arc<Mutex<Connection>>, queue: mpsc::Receiver<PendingInsert>) {
+///
+/// The store's handles own the connection; the writer only borrows it for each batch and lets
+/// go before answering. So whoever drops the last handle closes the database there and then
+/// (checkpoint, WAL removed), not this thread, which a process may exit without waiting for: a
+/// WAL left behind is read back in full at the next start. Ends when the last handle is dropped.
+fn run_writer(conn: Weak<Mutex<Connection>>, queue: mpsc::Receiver<PendingInsert>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        // A panic while holding the lock leaves SQLite itself consistent: keep going.
-        let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        write_batch(&mut conn, batch);
+        let written = match conn.upgrade() {
+            Some(conn) => {
+                // A panic while holding the lock leaves SQLite itself consistent: keep going.
+                let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                insert_batch(&mut conn, &batch).map_err(|e| e.to_string())
+            }
+            None => Err("the store was closed".to_owned()),
+        };
+        answer(batch, written);
     }
 }
 
-/// Writes one batch in one transaction. Each subscribe gets its answer only after the commit;
-/// if it fails, none is acknowledged.
-fn write_batch(conn: &mut Connection, batch: Vec<PendingInsert>) {
-    let written = (|| {
-        let tx = conn.transaction()?;
-        let mut added = Vec::with_capacity(batch.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (email_key) DO NOTHING",
-            )?;
-            for pending in &batch {
-                // The primary key decides, atomically, who was first.
-                let changed =
-                    insert.execute(params![pending.key, pending.email, pending.subscribed_at])?;
-                added.push(changed == 1);
-            }
+/// Writes one batch in one transaction; whether each row was new. If the transaction fails,
+/// nothing of it is kept.
+fn insert_batch(conn: &mut Connection, batch: &[PendingInsert]) -> rusqlite::Result<Vec<bool>> {
+    let tx = conn.transaction()?;
+    let mut added = Vec::with_capacity(batch.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (email_key) DO NOTHING",
+        )?;
+        for pending in batch {
+            // The primary key decides, atomically, who was first.
+            let changed =
+                insert.execute(params![pending.key, pending.email, pending.subscribed_at])?;
+            added.push(changed == 1);
         }
-        tx.commit()?;
-        Ok::<_, rusqlite::Error>(added)
-    })();
+    }
+    tx.commit()?;
+    Ok(added)
+}
+
+/// Each subscribe gets its answer only after the commit; if it failed (`Err` has why), none is
+/// acknowledged.
+fn answer(batch: Vec<PendingInsert>, written: Result<Vec<bool>, String>) {
     match written {
         Ok(added) => {
             for (pending, added) in batch.into_iter().zip(added) {
@@ -141,9 +154,7 @@ fn write_batch(conn: &mut Connection, batch: Vec<PendingInsert>) {
         }
         Err(err) => {
             for pending in batch {
-                let _ = pending
-                    .done
-                    .send(Err(StoreError::Unavailable(err.to_string())));
+                let _ = pending.done.send(Err(StoreError::Unavailable(err.clone())));
             }
         }
     }
@@ -171,7 +182,7 @@ impl SqliteStore {
         migrate(&mut conn, &path)?;
         let conn = Arc::new(Mutex::new(conn));
         let (writer, queue) = mpsc::channel();
-        let writer_conn = Arc::clone(&conn);
+        let writer_conn = Arc::downgrade(&conn);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run_writer(writer_conn, queue))
@@ -447,6 +458,29 @@ mod tests {
             .await
             .unwrap();
         contract::outage_is_an_error_never_a_duplicate(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_last_handle_closes_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let clone = store.clone();
+        for n in 0..50 {
+            let email = SubscriberEmail::parse(&format!("closing-{n}@example.com")).unwrap();
+            clone
+                .subscribe(&email, OffsetDateTime::now_utc())
+                .await
+                .unwrap();
+        }
+        let wal = dir.path().join(format!("{DATABASE_FILE}-wal"));
+        assert!(wal.exists(), "a WAL while open");
+        drop(clone);
+        drop(store);
+        // Closed by this drop, not later by the writer thread: the WAL was checkpointed and
+        // removed, so the next start has nothing to read back.
+        assert!(!wal.exists(), "the WAL outlived the store");
+        let reopened = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.count().await.unwrap(), 50);
     }
 
     #[tokio::test]
