@@ -42,33 +42,33 @@ enum Coding {
 }
 
 /// The best coding `accept_encoding` allows (RFC 9110: a coding with `q=0` is refused; `*`
-/// stands for any coding not listed).
+/// stands for any coding not listed). Runs for every request of a shareable page, so it
+/// allocates nothing.
 fn negotiate(accept_encoding: Option<&str>) -> Coding {
     let Some(accept) = accept_encoding else {
         return Coding::Identity;
     };
-    let mut weights: HashMap<String, f32> = HashMap::new();
+    // The weights given to brotli, gzip and `*` (a later mention overrides an earlier one).
+    let (mut brotli, mut gzip, mut any) = (None, None, None);
     for item in accept.split(',') {
         let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        if coding.is_empty() {
-            continue;
-        }
+        let coding = parts.next().unwrap_or("").trim();
         let q = parts
             .filter_map(|param| param.trim().strip_prefix("q="))
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
-        weights.insert(coding, q);
+        if coding.eq_ignore_ascii_case("br") {
+            brotli = Some(q);
+        } else if coding.eq_ignore_ascii_case("gzip") {
+            gzip = Some(q);
+        } else if coding == "*" {
+            any = Some(q);
+        }
     }
-    let accepted = |coding: &str| {
-        weights
-            .get(coding)
-            .or_else(|| weights.get("*"))
-            .is_some_and(|q| *q > 0.0)
-    };
-    if accepted("br") {
+    let accepted = |q: Option<f32>| q.or(any).is_some_and(|q| q > 0.0);
+    if accepted(brotli) {
         Coding::Brotli
-    } else if accepted("gzip") {
+    } else if accepted(gzip) {
         Coding::Gzip
     } else {
         Coding::Identity
