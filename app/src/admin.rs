@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const SIGNED_ENDPOINTS: &[&str] = &["/api/subscribers"];
 
 /// The service name requests are signed for, as with API Gateway.
-pub const SIGNING_SERVICE: &str = "execute-api";
+pub const SIGV4_SERVICE: &str = "execute-api";
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -40,7 +40,7 @@ pub async fn list_subscribers(
     cursor: Option<String>,
     limit: Option<u32>,
 ) -> Result<SubscriberPage, ApiError> {
-    server::list_subscribers(cursor, limit).await
+    server_side::list_subscribers(cursor, limit).await
 }
 
 /// The admin page's call of [`list_subscribers`]: a GET with the arguments in the query string,
@@ -49,7 +49,7 @@ pub mod client {
     use super::*;
     use crate::{
         api_client,
-        signing::{sign_get, SigningIdentity},
+        sigv4_signer::{sign_get, SigningIdentity},
     };
     use leptos::server_fn::ServerFn;
 
@@ -65,7 +65,7 @@ pub mod client {
         }
         let signed = sign_get(
             identity,
-            SIGNING_SERVICE,
+            SIGV4_SERVICE,
             &api_client::page_host()?,
             ListSubscribers::PATH,
             &params,
@@ -81,13 +81,9 @@ pub mod client {
 }
 
 #[cfg(feature = "ssr")]
-mod server {
+mod server_side {
     use super::*;
-    use crate::{
-        credentials::Caller,
-        error::ApiErrorKind,
-        store::{SharedStore, StoreError},
-    };
+    use crate::{credentials::Caller, error::describe, error::ApiErrorKind, store::StoreError};
     use time::format_description::well_known::Rfc3339;
 
     pub async fn list_subscribers(
@@ -106,13 +102,13 @@ mod server {
                 "limit must be between 1 and {MAX_PAGE_SIZE}."
             )));
         }
-        let store: SharedStore = crate::error::server_context("subscriber store")?;
+        let store = &crate::services::Services::from_context()?.store;
         let failed = |err: StoreError| match err {
             StoreError::BadCursor => {
                 ApiError::bad_request("cursor is not one this API handed out.")
             }
             err => {
-                tracing::error!(error = %err, "listing subscribers failed");
+                tracing::error!(error = %describe(&err), "listing subscribers failed");
                 ApiError::unavailable()
             }
         };

@@ -46,14 +46,15 @@ pub struct CredentialsForIdentity {
     pub region: String,
 }
 
-/// The region requests are signed for (service `execute-api`), set by the server.
+/// The region the admin API's requests are signed for (SigV4, service `execute-api`, as with API
+/// Gateway), set by the server.
 #[cfg(feature = "ssr")]
 #[derive(Debug, Clone)]
-pub struct SigningRegion(pub String);
+pub struct ApiRegion(pub String);
 
 #[server(name = Login, prefix = "/api", endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<LoginStep, ApiError> {
-    server::login(&username, &password).await
+    server_side::login(&username, &password).await
 }
 
 /// Answers `NEW_PASSWORD_REQUIRED` with the password the user chose (typed twice).
@@ -64,18 +65,29 @@ pub async fn set_new_password(
     new_password: String,
     confirm_password: String,
 ) -> Result<LoginStep, ApiError> {
-    server::set_new_password(&username, &session, &new_password, &confirm_password).await
+    server_side::set_new_password(&username, &session, &new_password, &confirm_password).await
 }
 
 #[server(name = GetCredentials, prefix = "/api", endpoint = "credentials")]
 pub async fn credentials(token: String) -> Result<CredentialsForIdentity, ApiError> {
-    server::credentials(&token).await
+    server_side::credentials(&token).await
+}
+
+/// The form field names of these server functions' arguments: what the browser sends and the
+/// login forms' inputs are named (a test checks each server function reads them).
+pub mod fields {
+    pub const USERNAME: &str = "username";
+    pub const PASSWORD: &str = "password";
+    pub const SESSION: &str = "session";
+    pub const NEW_PASSWORD: &str = "new_password";
+    pub const CONFIRM_PASSWORD: &str = "confirm_password";
+    pub const TOKEN: &str = "token";
 }
 
 /// The browser's calls of these server functions, in their wire format (form-encoded arguments,
 /// JSON back), through [`crate::api_client`].
 pub mod client {
-    use super::*;
+    use super::{fields::*, *};
     use crate::api_client::post_form;
     use leptos::server_fn::ServerFn;
 
@@ -87,9 +99,33 @@ pub mod client {
         SetNewPassword::PATH
     }
 
+    pub(crate) fn login_fields<'a>(
+        username: &'a str,
+        password: &'a str,
+    ) -> [(&'static str, &'a str); 2] {
+        [(USERNAME, username), (PASSWORD, password)]
+    }
+
+    pub(crate) fn new_password_fields<'a>(
+        username: &'a str,
+        session: &'a str,
+        new_password: &'a str,
+        confirm_password: &'a str,
+    ) -> [(&'static str, &'a str); 4] {
+        [
+            (USERNAME, username),
+            (SESSION, session),
+            (NEW_PASSWORD, new_password),
+            (CONFIRM_PASSWORD, confirm_password),
+        ]
+    }
+
+    pub(crate) fn credentials_fields(token: &str) -> [(&'static str, &str); 1] {
+        [(TOKEN, token)]
+    }
+
     pub async fn login(username: &str, password: &str) -> Result<LoginStep, ApiError> {
-        let fields = [("username", username), ("password", password)];
-        post_form(Login::PATH, &fields).await
+        post_form(Login::PATH, &login_fields(username, password)).await
     }
 
     pub async fn set_new_password(
@@ -98,30 +134,24 @@ pub mod client {
         new_password: &str,
         confirm_password: &str,
     ) -> Result<LoginStep, ApiError> {
-        let fields = [
-            ("username", username),
-            ("session", session),
-            ("new_password", new_password),
-            ("confirm_password", confirm_password),
-        ];
+        let fields = new_password_fields(username, session, new_password, confirm_password);
         post_form(SetNewPassword::PATH, &fields).await
     }
 
     pub async fn credentials(token: &str) -> Result<CredentialsForIdentity, ApiError> {
-        post_form(GetCredentials::PATH, &[("token", token)]).await
+        post_form(GetCredentials::PATH, &credentials_fields(token)).await
     }
 }
 
 #[cfg(feature = "ssr")]
-mod server {
+mod server_side {
     use super::*;
     use crate::{
-        credentials::CredentialMinter,
-        error::{server_context, ApiErrorKind},
-        identity::{SharedIdentity, SignInError, SignInStep, TokenError},
-        login_throttle::LoginThrottle,
+        error::{describe, ApiErrorKind},
+        identity::{SignInError, SignInStep, TokenError},
+        services::Services,
     };
-    use std::{net::SocketAddr, sync::Arc, time::Instant};
+    use std::{net::SocketAddr, time::Instant};
 
     async fn client_ip() -> Option<std::net::IpAddr> {
         leptos_axum::extract::<axum::extract::ConnectInfo<SocketAddr>>()
@@ -136,8 +166,8 @@ mod server {
                 "Please enter your username and password.",
             ));
         }
-        let identity: SharedIdentity = server_context("identity provider")?;
-        let throttle: Arc<LoginThrottle> = server_context("login throttle")?;
+        let services = Services::from_context()?;
+        let (identity, throttle) = (&services.identity, &services.throttle);
         let client = client_ip().await;
         if let Err(throttled) = throttle.check(client, username, Instant::now()) {
             let minutes = throttled.retry_after.as_secs().div_ceil(60).max(1);
@@ -173,8 +203,8 @@ mod server {
         if new_password != confirm_password {
             return Err(ApiError::bad_request("The passwords do not match."));
         }
-        let identity: SharedIdentity = server_context("identity provider")?;
-        let step = identity
+        let step = Services::from_context()?
+            .identity
             .set_new_password(username, session, new_password)
             .await;
         answer(username, step)
@@ -231,18 +261,17 @@ mod server {
                      (such as multi-factor authentication). Ask an administrator.",
                 )
             }
-            Err(SignInError::Unavailable(cause)) => {
-                tracing::error!(%cause, "sign-in failed");
+            Err(err @ SignInError::Unavailable(_)) => {
+                tracing::error!(error = %describe(&err), "sign-in failed");
                 Err(ApiError::unavailable())
             }
         }
     }
 
     pub async fn credentials(token: &str) -> Result<CredentialsForIdentity, ApiError> {
-        let identity: SharedIdentity = server_context("identity provider")?;
-        let minter: Arc<CredentialMinter> = server_context("credential minter")?;
-        let region: SigningRegion = server_context("signing region")?;
-        let verified = match identity.verify_id_token(token.trim()).await {
+        let services = Services::from_context()?;
+        let (minter, region) = (&services.minter, &services.region);
+        let verified = match services.identity.verify_id_token(token.trim()).await {
             Ok(verified) => verified,
             Err(TokenError::Expired) => {
                 return Err(ApiError::new(
@@ -257,8 +286,8 @@ mod server {
                     "Invalid login token.",
                 ));
             }
-            Err(TokenError::Unavailable(cause)) => {
-                tracing::error!(%cause, "cannot verify ID tokens");
+            Err(err @ TokenError::Unavailable(_)) => {
+                tracing::error!(error = %describe(&err), "cannot verify ID tokens");
                 return Err(ApiError::unavailable());
             }
         };
@@ -273,7 +302,42 @@ mod server {
         Ok(CredentialsForIdentity {
             identity_id,
             credentials,
-            region: region.0,
+            region: region.0.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_client::form_encode;
+
+    /// The server decodes each call into its server function's argument struct: the names the
+    /// browser sends must be that function's parameter names.
+    #[test]
+    fn the_browser_sends_the_server_functions_own_argument_names() {
+        let read = |fields: &[(&str, &str)]| form_encode(fields);
+        let login: Login = serde_urlencoded::from_str(&read(&client::login_fields("ada", "pw")))
+            .expect("Login reads the login form");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("ada", "pw")
+        );
+        let set: SetNewPassword =
+            serde_urlencoded::from_str(&read(&client::new_password_fields("ada", "s", "n", "c")))
+                .expect("SetNewPassword reads the new-password form");
+        assert_eq!(
+            [
+                set.username,
+                set.session,
+                set.new_password,
+                set.confirm_password
+            ],
+            ["ada", "s", "n", "c"]
+        );
+        let credentials: GetCredentials =
+            serde_urlencoded::from_str(&read(&client::credentials_fields("t")))
+                .expect("GetCredentials reads its form");
+        assert_eq!(credentials.token, "t");
     }
 }

@@ -59,43 +59,45 @@ mod minting {
 
     /// The server's secret for deriving credential secrets and MACing session tokens.
     #[derive(Clone)]
-    pub struct SigningKey([u8; KEY_LEN]);
+    pub struct CredentialKey([u8; KEY_LEN]);
 
-    impl std::fmt::Debug for SigningKey {
+    impl std::fmt::Debug for CredentialKey {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("SigningKey(..)")
+            f.write_str("CredentialKey(..)")
         }
     }
 
     #[derive(Debug, thiserror::Error)]
-    pub enum SigningKeyError {
+    pub enum CredentialKeyError {
         #[error("STORIES_SIGNING_KEY must be {KEY_LEN} bytes as 64 hex characters (e.g. `openssl rand -hex 32`)")]
         BadFormat,
-        #[error("cannot read or create the signing key {path}: {source}")]
+        #[error("cannot read or create the credential key {path}")]
         Io {
             path: String,
             source: std::io::Error,
         },
-        #[error("cannot get random bytes from the operating system: {0}")]
-        Random(String),
+        #[error("cannot get random bytes from the operating system")]
+        Random(#[source] getrandom::Error),
     }
 
-    pub fn random_bytes<const N: usize>() -> Result<[u8; N], SigningKeyError> {
+    pub fn random_bytes<const N: usize>() -> Result<[u8; N], CredentialKeyError> {
         let mut bytes = [0u8; N];
-        getrandom::fill(&mut bytes).map_err(|e| SigningKeyError::Random(e.to_string()))?;
+        getrandom::fill(&mut bytes).map_err(CredentialKeyError::Random)?;
         Ok(bytes)
     }
 
-    impl SigningKey {
-        pub fn from_hex(hex_key: &str) -> Result<Self, SigningKeyError> {
-            let bytes = hex::decode(hex_key.trim()).map_err(|_| SigningKeyError::BadFormat)?;
+    impl CredentialKey {
+        pub fn from_hex(hex_key: &str) -> Result<Self, CredentialKeyError> {
+            let bytes = hex::decode(hex_key.trim()).map_err(|_| CredentialKeyError::BadFormat)?;
             Ok(Self(
-                bytes.try_into().map_err(|_| SigningKeyError::BadFormat)?,
+                bytes
+                    .try_into()
+                    .map_err(|_| CredentialKeyError::BadFormat)?,
             ))
         }
 
         /// A fresh random key.
-        pub fn generate() -> Result<Self, SigningKeyError> {
+        pub fn generate() -> Result<Self, CredentialKeyError> {
             Ok(Self(random_bytes()?))
         }
 
@@ -141,11 +143,11 @@ mod minting {
     }
 
     pub struct CredentialMinter {
-        key: SigningKey,
+        key: CredentialKey,
     }
 
     impl CredentialMinter {
-        pub fn new(key: SigningKey) -> Self {
+        pub fn new(key: CredentialKey) -> Self {
             Self { key }
         }
 
@@ -156,7 +158,7 @@ mod minting {
             caller: Caller,
             now: OffsetDateTime,
             not_after: OffsetDateTime,
-        ) -> Result<TemporaryCredentials, SigningKeyError> {
+        ) -> Result<TemporaryCredentials, CredentialKeyError> {
             let expiration = (now + MAX_LIFETIME).min(not_after).unix_timestamp();
             let access_key_id = format!("ASIA{}", base32(&random_bytes::<10>()?));
             let claims = SessionClaims {
@@ -240,7 +242,7 @@ mod minting {
         use super::*;
 
         fn minter(byte: u8) -> CredentialMinter {
-            CredentialMinter::new(SigningKey([byte; KEY_LEN]))
+            CredentialMinter::new(CredentialKey([byte; KEY_LEN]))
         }
 
         fn admin() -> Caller {
@@ -336,17 +338,17 @@ mod minting {
 
         #[test]
         fn signing_keys_parse_from_hex() {
-            assert!(SigningKey::from_hex(&"ab".repeat(32)).is_ok());
+            assert!(CredentialKey::from_hex(&"ab".repeat(32)).is_ok());
             assert!(matches!(
-                SigningKey::from_hex("abcd"),
-                Err(SigningKeyError::BadFormat)
+                CredentialKey::from_hex("abcd"),
+                Err(CredentialKeyError::BadFormat)
             ));
             assert!(matches!(
-                SigningKey::from_hex(&"zz".repeat(32)),
-                Err(SigningKeyError::BadFormat)
+                CredentialKey::from_hex(&"zz".repeat(32)),
+                Err(CredentialKeyError::BadFormat)
             ));
-            let key = SigningKey::generate().unwrap();
-            assert_eq!(SigningKey::from_hex(&key.to_hex()).unwrap().0, key.0);
+            let key = CredentialKey::generate().unwrap();
+            assert_eq!(CredentialKey::from_hex(&key.to_hex()).unwrap().0, key.0);
         }
 
         #[test]

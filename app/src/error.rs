@@ -87,14 +87,21 @@ impl ApiError {
     }
 }
 
-/// A server-side dependency (store, identity provider, …) the server provides as Leptos context.
-/// Missing context is a wiring bug: logged, and answered as an internal error.
-#[cfg(feature = "ssr")]
-pub fn server_context<T: Clone + Send + Sync + 'static>(what: &str) -> Result<T, ApiError> {
-    leptos::prelude::use_context::<T>().ok_or_else(|| {
-        tracing::error!("no {what} in the server function's context");
-        ApiError::internal()
-    })
+/// The underlying failure a port's error keeps as its `source()` (an SDK error, a database
+/// error, or a sentence where there is no error value).
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and its causes on one line, e.g. "the store is unavailable: the database failed:
+/// disk I/O error": what a log line needs (an error's own `Display` stops at itself).
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl FromServerFnError for ApiError {

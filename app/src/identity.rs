@@ -41,8 +41,8 @@ pub enum SignInError {
     /// A step this app does not implement (e.g. an MFA challenge).
     #[error("the identity provider asked for an unsupported step: {0}")]
     UnsupportedChallenge(String),
-    #[error("the identity provider is unavailable: {0}")]
-    Unavailable(String),
+    #[error("the identity provider is unavailable")]
+    Unavailable(#[source] crate::error::Cause),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +51,8 @@ pub enum TokenError {
     Invalid(String),
     #[error("the ID token has expired")]
     Expired,
-    #[error("the identity provider is unavailable: {0}")]
-    Unavailable(String),
+    #[error("the identity provider is unavailable")]
+    Unavailable(#[source] crate::error::Cause),
 }
 
 #[async_trait::async_trait]

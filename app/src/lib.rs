@@ -5,17 +5,19 @@ pub mod admin;
 pub mod api_client;
 pub mod auth;
 pub mod credentials;
-pub mod email;
 pub mod error;
 pub mod session;
-pub mod signing;
+pub mod sigv4_signer;
 pub mod stories;
 pub mod subscribe;
+pub mod subscriber_email;
 
 #[cfg(feature = "ssr")]
 pub mod identity;
 #[cfg(feature = "ssr")]
 pub mod login_throttle;
+#[cfg(feature = "ssr")]
+pub mod services;
 #[cfg(feature = "ssr")]
 pub mod store;
 

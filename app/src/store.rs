@@ -1,7 +1,7 @@
 //! The subscriber store port. Two implementations live in the server crate: the embedded SQLite
 //! store (the zero-config default) and DynamoDB. Both run the same contract test suite.
 
-use crate::email::SubscriberEmail;
+use crate::subscriber_email::SubscriberEmail;
 use time::OffsetDateTime;
 
 /// What a subscribe did. A duplicate is a normal answer, not an error.
@@ -19,14 +19,14 @@ pub struct Subscriber {
     pub subscribed_at: OffsetDateTime,
 }
 
-/// A failure of the store itself (never a duplicate). The cause is logged, the visitor gets the
-/// generic message.
+/// A failure of the store itself (never a duplicate). The cause (`source()`) is logged, the
+/// visitor gets the generic message.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    #[error("the store returned data it could not read: {0}")]
-    Corrupt(String),
+    #[error("the store is unavailable")]
+    Unavailable(#[source] crate::error::Cause),
+    #[error("the store returned data it could not read")]
+    Corrupt(#[source] crate::error::Cause),
     /// A page cursor that this store did not hand out.
     #[error("invalid page cursor")]
     BadCursor,

@@ -40,18 +40,22 @@ pub struct Story {
 
 #[server(name = ListStories, prefix = "/api", endpoint = "stories", input = leptos::server_fn::codec::GetUrl)]
 pub async fn list_stories() -> Result<Vec<StorySummary>, ApiError> {
-    Ok(catalog::from_context()?.summaries())
+    Ok(crate::services::Services::from_context()?
+        .catalog
+        .summaries())
 }
 
 #[server(name = GetStory, prefix = "/api", endpoint = "story", input = leptos::server_fn::codec::GetUrl)]
 pub async fn get_story(slug: String) -> Result<Option<Story>, ApiError> {
-    Ok(catalog::from_context()?.get(&slug).cloned())
+    Ok(crate::services::Services::from_context()?
+        .catalog
+        .get(&slug)
+        .cloned())
 }
 
 #[cfg(feature = "ssr")]
 pub mod catalog {
     use super::{Story, StorySummary};
-    use crate::error::ApiError;
     use pulldown_cmark::{html, Event, Options, Parser};
     use serde::Deserialize;
     use std::sync::Arc;
@@ -63,10 +67,6 @@ pub mod catalog {
     }
 
     pub type SharedCatalog = Arc<StoryCatalog>;
-
-    pub fn from_context() -> Result<SharedCatalog, ApiError> {
-        crate::error::server_context("story catalog")
-    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("story {file}: {reason}")]

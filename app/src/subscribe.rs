@@ -1,7 +1,7 @@
 //! Newsletter subscription: the outcome type shared by client and server, the browser's call and
 //! the server's handling of it.
 
-use crate::{email::SubscriberEmail, error::ApiError};
+use crate::{error::ApiError, subscriber_email::SubscriberEmail};
 use serde::{Deserialize, Serialize};
 
 pub const SUBSCRIBED_MESSAGE: &str = "You have successfully subscribed to the newsletter!";
@@ -32,10 +32,10 @@ pub type SubscribeResult = Result<SubscribeOutcome, ApiError>;
 /// address when the visitor has to try again, so nothing they typed is lost.
 pub mod no_js {
     use super::*;
-    use crate::email::InvalidEmail;
+    use crate::subscriber_email::InvalidEmail;
 
     pub const QUERY_KEY: &str = "subscribe";
-    pub const EMAIL_KEY: &str = "email";
+    pub const EMAIL_KEY: &str = super::EMAIL_FIELD;
     /// Longer input is not echoed back (it can't be valid, and URLs have practical limits).
     const MAX_ECHOED_CHARS: usize = 512;
 
@@ -79,19 +79,22 @@ pub mod client {
 
     /// Subscribes `email`; a network failure is the generic failure (what was typed stays).
     pub async fn subscribe(email: &str) -> SubscribeResult {
-        crate::api_client::post_form(PATH, &[("email", email)]).await
+        crate::api_client::post_form(PATH, &[(EMAIL_FIELD, email)]).await
     }
 }
 
 /// Where the newsletter form posts, with or without JavaScript.
 pub const PATH: &str = "/api/subscribe";
 
+/// The form field with the address (`SubscribeForm::email` on the server).
+pub const EMAIL_FIELD: &str = "email";
+
 /// The server's side of a subscribe: validate, store, and (for a plain form post) where to send
 /// the browser. The HTTP handler is the server crate's `subscribe_api`: a plain axum route, not a
 /// server function, because this is the one call made at volume and the generic server-function
 /// stack (reactive owner, contexts, `serde_qs`) was a quarter of its CPU.
 #[cfg(feature = "ssr")]
-pub mod server {
+pub mod server_side {
     use super::*;
     use crate::store::{Insert, SubscriberStore};
 
@@ -120,7 +123,7 @@ pub mod server {
             }
             Ok(Insert::AlreadyPresent) => Ok(SubscribeOutcome::AlreadySubscribed),
             Err(err) => {
-                tracing::error!(error = %err, "subscribe failed");
+                tracing::error!(error = %crate::error::describe(&err), "subscribe failed");
                 Err(ApiError::unavailable())
             }
         }
@@ -144,7 +147,7 @@ pub mod server {
 mod tests {
     use super::no_js::*;
     use super::*;
-    use crate::email::InvalidEmail;
+    use crate::subscriber_email::InvalidEmail;
 
     #[test]
     fn the_client_reads_every_answer_of_the_endpoint() {
@@ -213,11 +216,9 @@ mod tests {
 
     #[test]
     fn the_form_is_read_or_refused_with_a_reason() {
-        use super::server::read_form;
-        assert_eq!(
-            read_form(b"email=a%2Bb%40example.com").unwrap().email,
-            "a+b@example.com"
-        );
+        use super::server_side::read_form;
+        let sent = crate::api_client::form_encode(&[(super::EMAIL_FIELD, "a+b@example.com")]);
+        assert_eq!(read_form(sent.as_bytes()).unwrap().email, "a+b@example.com");
         assert_eq!(read_form(b"other=1&email=x").unwrap().email, "x");
         for unreadable in [&b""[..], b"name=ada", br#"{"email":"a@example.com"}"#] {
             let err = read_form(unreadable).unwrap_err();
@@ -230,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_plain_form_post_goes_back_to_the_form_with_the_outcome() {
-        use super::server::no_js_location;
+        use super::server_side::no_js_location;
         assert_eq!(
             no_js_location("a@example.com", &Ok(SubscribeOutcome::Subscribed)),
             "/?subscribe=subscribed#newsletter"

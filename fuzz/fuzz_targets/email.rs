@@ -2,7 +2,7 @@
 //! key, and parses again to the same address.
 #![no_main]
 
-use app::email::SubscriberEmail;
+use app::subscriber_email::SubscriberEmail;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {

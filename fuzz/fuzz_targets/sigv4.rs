@@ -5,7 +5,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use server::sigv4::{Authorization, IncomingRequest, Verifier};
+use server::sigv4_verifier::{Authorization, IncomingRequest, Verifier};
 use std::time::{Duration, UNIX_EPOCH};
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,8 @@
 
 use crate::{
     cli::AdminCommand,
+    embedded_db::EmbeddedDb,
     identity::users::{Password, UserDirectory, Username},
-    store::SqliteStore,
 };
 use anyhow::Context;
 use std::{io::BufRead, path::Path};
@@ -20,7 +20,7 @@ fn read_password() -> anyhow::Result<Password> {
 }
 
 pub async fn run(command: AdminCommand, data_dir: &Path) -> anyhow::Result<()> {
-    let users = UserDirectory::new(SqliteStore::open(data_dir)?);
+    let users = UserDirectory::new(EmbeddedDb::open(data_dir)?);
     match command {
         AdminCommand::Add {
             username, groups, ..

@@ -35,16 +35,3 @@ pub async fn load() -> Result<SdkConfig, AwsConfigError> {
     }
     Ok(config)
 }
-
-/// An SDK error with its causes on one line, e.g. "service error: ResourceNotFoundException:
-/// Requested resource not found" (the SDK's own `Display` stops at "service error").
-pub fn describe<E: std::error::Error + ?Sized>(err: &E) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

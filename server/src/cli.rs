@@ -134,12 +134,12 @@ pub struct ServeArgs {
     /// The key (64 hex characters) that temporary credentials are derived from. Instances that
     /// share it accept each other's credentials. Default: generated into the data directory.
     #[arg(
-        long,
+        long = "signing-key",
         env = "STORIES_SIGNING_KEY",
         hide_env_values = true,
         global = true
     )]
-    pub signing_key: Option<String>,
+    pub credential_key: Option<String>,
 
     /// Also serve `POST /bench/noop` (an empty answer through the same stack), the baseline
     /// `scripts/bench` measures subscribes against. Off unless asked for.
@@ -154,7 +154,7 @@ pub enum AdminCommand {
     Add {
         username: String,
         /// Groups to put the user in (repeatable). Only `admin` may list subscribers.
-        #[arg(long = "group", value_name = "GROUP", default_value = "admin")]
+        #[arg(long = "group", value_name = "GROUP", default_value = app::credentials::ADMIN_GROUP)]
         groups: Vec<String>,
         /// Read the password from standard input (first line). Required: passwords never go
         /// in arguments, where other users and shell history can see them.

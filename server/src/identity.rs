@@ -1,6 +1,44 @@
-//! Identity provider adapters behind `app::identity::IdentityProvider`.
+//! Identity provider adapters behind `app::identity::IdentityProvider`, and the one place that
+//! picks one from the settings. A new provider is a module here, an `IdentityKind` variant and
+//! one arm below.
 
 pub mod cognito;
 pub mod embedded;
 pub mod id_token;
 pub mod users;
+
+use crate::{
+    cli::{BackendArgs, IdentityKind},
+    resources::Resources,
+};
+use app::identity::SharedIdentity;
+use id_token::Jwks;
+use std::sync::Arc;
+
+/// The identity provider, and the public keys this server publishes at
+/// `/.well-known/jwks.json` (only when it issues the tokens itself).
+pub struct Identity {
+    pub provider: SharedIdentity,
+    pub jwks: Option<Arc<Jwks>>,
+}
+
+/// The identity provider the settings ask for.
+pub async fn from_settings(
+    settings: &BackendArgs,
+    resources: &Resources,
+) -> anyhow::Result<Identity> {
+    Ok(match settings.identity {
+        IdentityKind::Embedded => {
+            let identity = embedded::EmbeddedIdentity::open(resources).await?;
+            let jwks = Arc::new(identity.jwks().clone());
+            Identity {
+                provider: Arc::new(identity),
+                jwks: Some(jwks),
+            }
+        }
+        IdentityKind::Cognito => Identity {
+            provider: Arc::new(cognito::CognitoIdentity::from_settings(settings, resources).await?),
+            jwks: None,
+        },
+    })
+}

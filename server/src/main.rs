@@ -48,11 +48,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::InitTable => server::table_cli::init_table(&cli.backends.table).await,
         Command::Seed { count } => {
-            let store = server::store::SqliteStore::open(&cli.data_dir)?;
-            let added = store.seed(count).await?;
+            let db = server::embedded_db::EmbeddedDb::open(&cli.data_dir)?;
+            let added = server::seed_cli::seed(&db, count).await?;
             println!(
                 "added {added} synthetic subscribers to {}",
-                store.path().display()
+                db.path().display()
             );
             Ok(())
         }

@@ -2,8 +2,11 @@
 //! a signed endpoint before any handler code runs, then requires the `admin` group. The verified
 //! caller is handed to the server function as an `Extension<Caller>`.
 
-use crate::sigv4::{IncomingRequest, SigV4Error, Verifier};
-use app::credentials::{Caller, CredentialError, CredentialMinter};
+use crate::sigv4_verifier::{IncomingRequest, SigV4Error, Verifier};
+use app::{
+    credentials::{Caller, CredentialError, CredentialMinter},
+    error::{ApiError, ApiErrorKind},
+};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -22,14 +25,15 @@ pub struct SignedApi {
 }
 
 /// API Gateway's answer to a refused request: 403 with `{"message": …}` and the error type in
-/// `x-amzn-ErrorType`. The `error` field lets our own client tell expired credentials apart.
+/// `x-amzn-ErrorType`. The body is an `ApiError`, so its `error` field lets our own client tell
+/// expired credentials apart.
 fn refusal(message: String, error_type: &str, expired: bool) -> Response {
     let kind = if expired {
-        "expired_credentials"
+        ApiErrorKind::ExpiredCredentials
     } else {
-        "forbidden"
+        ApiErrorKind::Forbidden
     };
-    let body = serde_json::json!({ "message": message, "error": kind });
+    let body = ApiError::new(kind, message);
     let mut response = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(error_type) {
         response.headers_mut().insert("x-amzn-errortype", value);

@@ -5,7 +5,7 @@
 //! the dev-dependencies, which changes the features of shared dependencies, so the release build
 //! and the example rebuilt each other on every bench run.
 
-use crate::sigv4::{IncomingRequest, Verifier};
+use crate::sigv4_verifier::{IncomingRequest, Verifier};
 use aws_credential_types::Credentials;
 use aws_sigv4::{
     http_request::{sign, SignableBody, SignableRequest, SigningSettings},

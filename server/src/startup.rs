@@ -1,31 +1,23 @@
-//! Builds the application (stores, routes, layers) and binds its listener.
+//! Builds the application from its settings (adapters, routes, layers) and binds its listener.
 
 use crate::{
-    api_errors, aws,
-    cli::{BackendArgs, IdentityKind, ServeArgs, StoreKind},
-    content, http_stack,
-    identity::{
-        cognito::{CognitoIdentity, CognitoSettings},
-        embedded::EmbeddedIdentity,
-        id_token::{IdTokenSigner, Jwks, TokenRules},
-        users::UserDirectory,
-    },
+    api_errors,
+    cli::{BackendArgs, ServeArgs, StoreKind},
+    content, credential_key, http_stack, identity,
     page_cache::{self, PageCache},
+    resources::Resources,
     signed_api::{self, SignedApi},
-    signing_key,
-    sigv4::Verifier,
-    store::{DynamoDbStore, SqliteStore},
-    subscribe_api,
+    sigv4_verifier::Verifier,
+    state::{AppState, ServerState},
+    store, subscribe_api,
 };
 use anyhow::Context;
 use app::{
-    admin::SIGNING_SERVICE,
-    auth::SigningRegion,
+    admin::SIGV4_SERVICE,
+    auth::ApiRegion,
     credentials::CredentialMinter,
-    identity::SharedIdentity,
     login_throttle::{Limits, LoginThrottle},
-    store::SharedStore,
-    stories::catalog::SharedCatalog,
+    services::Services,
     App,
 };
 use axum::{
@@ -41,10 +33,6 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 use tokio::net::TcpListener;
-
-/// The embedded identity provider's token issuer and client id (audience).
-pub const EMBEDDED_ISSUER: &str = "serverless-stories";
-pub const EMBEDDED_CLIENT_ID: &str = "serverless-stories-web";
 
 pub struct Settings {
     pub data_dir: PathBuf,
@@ -72,38 +60,6 @@ impl Settings {
     }
 }
 
-/// What every request handler can reach. Cloned for every server-function call (leptos_axum
-/// provides it as context), so it is one `Arc`.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-pub struct Services {
-    pub leptos: LeptosOptions,
-    pub store: SharedStore,
-    pub catalog: SharedCatalog,
-    pub identity: SharedIdentity,
-    pub minter: Arc<CredentialMinter>,
-    pub throttle: Arc<LoginThrottle>,
-    pub region: SigningRegion,
-    /// The embedded provider's public keys; `None` when Cognito issues the tokens.
-    pub jwks: Option<Arc<Jwks>>,
-    /// Serve `POST /bench/noop` for `scripts/bench`.
-    pub bench_baselines: bool,
-}
-
-impl axum::extract::FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
-    }
-}
-
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -111,76 +67,36 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let data_dir = &settings.data_dir;
         let backends = &settings.backends;
-        // Each is set up once, and only if a backend needs it.
-        let sdk = tokio::sync::OnceCell::new();
-        let aws_config = || sdk.get_or_try_init(aws::load);
-        let db = tokio::sync::OnceCell::new();
-        let embedded_db = || db.get_or_try_init(|| async { SqliteStore::open(data_dir) });
-        let store: SharedStore = match backends.store {
-            StoreKind::Dynamodb => {
-                let client = aws_sdk_dynamodb::Client::new(aws_config().await?);
-                let store = DynamoDbStore::connect(client, &backends.table).await?;
-                tracing::info!(table = %store.table(), "DynamoDB store ready");
-                Arc::new(store)
-            }
-            StoreKind::Embedded => {
-                let db = embedded_db().await?;
-                tracing::info!(database = %db.path().display(), "embedded store ready");
-                Arc::new(db.clone())
-            }
-        };
+        let resources = Resources::new(&settings.data_dir);
+        let store = store::from_settings(backends, &resources).await?;
+        let identity = identity::from_settings(backends, &resources).await?;
         let catalog = content::embedded_catalog().context("loading the stories")?;
         warn_if_site_not_split(&settings.leptos);
-        if backends.store == StoreKind::Dynamodb && settings.serve.signing_key.is_none() {
+        if backends.store == StoreKind::Dynamodb && settings.serve.credential_key.is_none() {
             tracing::warn!(
                 "STORIES_SIGNING_KEY is not set: credentials from this instance are accepted \
                  only by instances sharing its data directory"
             );
         }
-        let key = signing_key::load_or_create(settings.serve.signing_key.as_deref(), data_dir)?;
-        let (identity, jwks): (SharedIdentity, Option<Arc<Jwks>>) = match backends.identity {
-            IdentityKind::Cognito => {
-                let cognito = CognitoSettings::new(
-                    backends.cognito_user_pool_id.clone(),
-                    backends.cognito_client_id.clone(),
-                    backends.cognito_issuer.clone(),
-                    CognitoSettings::endpoint_from_env(),
-                )?;
-                tracing::info!(pool = %cognito.user_pool_id, issuer = %cognito.issuer,
-                        "Cognito user pool sign-in");
-                let client = aws_sdk_cognitoidentityprovider::Client::new(aws_config().await?);
-                let identity = CognitoIdentity::new(client, cognito)?;
-                // Not fatal: visitors need no keys, and admins' sign-ins fetch them again.
-                if let Err(err) = identity.load_keys().await {
-                    tracing::warn!(error = %err, "the user pool's keys are not reachable yet");
-                }
-                (Arc::new(identity), None)
-            }
-            IdentityKind::Embedded => {
-                let db = embedded_db().await?;
-                let signer = IdTokenSigner::load_or_create(data_dir)?;
-                let rules = TokenRules {
-                    issuer: EMBEDDED_ISSUER.into(),
-                    audience: EMBEDDED_CLIENT_ID.into(),
-                };
-                let identity = EmbeddedIdentity::new(UserDirectory::new(db.clone()), signer, rules);
-                let jwks = Arc::new(identity.jwks().clone());
-                (Arc::new(identity), Some(jwks))
-            }
-        };
-        let state = AppState(Arc::new(Services {
-            leptos: settings.leptos.clone(),
+        let key = credential_key::load_or_create(
+            settings.serve.credential_key.as_deref(),
+            &settings.data_dir,
+        )?;
+        let services = Services {
             store,
             catalog: Arc::new(catalog),
-            jwks,
-            identity,
+            identity: identity.provider,
             minter: Arc::new(CredentialMinter::new(key)),
             throttle: Arc::new(LoginThrottle::new(Limits::default())),
-            region: SigningRegion(settings.serve.region.clone()),
+            region: ApiRegion(settings.serve.region.clone()),
+        };
+        let state = AppState::new(ServerState {
+            leptos: settings.leptos.clone(),
+            services: Arc::new(services),
+            jwks: identity.jwks,
             bench_baselines: settings.serve.bench_baselines,
-        }));
+        });
         let listener = TcpListener::bind(settings.leptos.site_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.leptos.site_addr))?;
@@ -232,23 +148,16 @@ fn warn_if_site_not_split(options: &LeptosOptions) {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context = {
-        let state = state.clone();
-        move || {
-            provide_context(state.store.clone());
-            provide_context(state.catalog.clone());
-            provide_context(state.identity.clone());
-            provide_context(state.minter.clone());
-            provide_context(state.throttle.clone());
-            provide_context(state.region.clone());
-        }
+        let services = Arc::clone(&state.services);
+        move || provide_context(Arc::clone(&services))
     };
     let shell = {
         let options = state.leptos.clone();
         move || app::shell(options.clone())
     };
     let signed_api = Arc::new(SignedApi {
-        verifier: Verifier::new(state.region.0.clone(), SIGNING_SERVICE),
-        minter: state.minter.clone(),
+        verifier: Verifier::new(state.services.region.0.clone(), SIGV4_SERVICE),
+        minter: state.services.minter.clone(),
     });
     let mut app = Router::new();
     if state.bench_baselines {
@@ -282,10 +191,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.check().await {
+    match state.services.store.check().await {
         Ok(()) => (StatusCode::OK, "ok"),
         Err(err) => {
-            tracing::error!(error = %err, "health check: store failing");
+            tracing::error!(error = %app::error::describe(&err), "health check: store failing");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
         }
     }

@@ -1,10 +1,10 @@
 //! `POST /api/subscribe`: the newsletter form's endpoint, with JavaScript (JSON answers) and
 //! without (a plain form post, answered with a redirect back to the form).
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::{
     error::ApiError,
-    subscribe::{server, SubscribeResult},
+    subscribe::{server_side, SubscribeResult},
 };
 use axum::{
     body::Bytes,
@@ -15,15 +15,15 @@ use axum::{
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 pub async fn subscribe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (input, result) = match server::read_form(&body) {
+    let (input, result) = match server_side::read_form(&body) {
         Ok(form) => {
-            let result = server::subscribe(state.store.as_ref(), &form.email).await;
+            let result = server_side::subscribe(state.services.store.as_ref(), &form.email).await;
             (form.email, result)
         }
         Err(err) => (String::new(), Err(err)),
     };
     if wants_a_page(&headers) {
-        redirect(&server::no_js_location(&input, &result))
+        redirect(&server_side::no_js_location(&input, &result))
     } else {
         json(result)
     }

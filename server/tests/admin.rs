@@ -5,7 +5,7 @@ mod common;
 use aws_sigv4::http_request::SigningSettings;
 use common::{
     add_admin, data_dir,
-    signing::{identity, sign_get, signed_get, signed_headers},
+    sigv4_client::{identity, sign_get, signed_get, signed_headers},
     spawn_app, TestApp,
 };
 use serde_json::Value;

@@ -10,7 +10,8 @@ use aws_sdk_cognitoidentityprovider::{
     Client as CognitoClient,
 };
 use common::{
-    data_dir, moto_endpoint, run_cli, signing::signed_get, spawn_app_with, unique_name, TestApp,
+    data_dir, moto_endpoint, run_cli, sigv4_client::signed_get, spawn_app_with, unique_name,
+    TestApp,
 };
 use serde_json::Value;
 

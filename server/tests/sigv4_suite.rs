@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
-use server::sigv4::{IncomingRequest, SigV4Error, Verifier};
+use server::sigv4_verifier::{IncomingRequest, SigV4Error, Verifier};
 use std::{
     fs,
     path::{Path, PathBuf},

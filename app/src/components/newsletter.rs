@@ -1,6 +1,6 @@
 use crate::{
     error::ApiError,
-    subscribe::{client, no_js, SubscribeOutcome, SubscribeResult, PATH},
+    subscribe::{client, no_js, SubscribeOutcome, SubscribeResult, EMAIL_FIELD, PATH},
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -76,7 +76,7 @@ fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
                             node_ref=input
                             id="newsletter-email"
                             type="email"
-                            name="email"
+                            name=EMAIL_FIELD
                             autocomplete="email"
                             inputmode="email"
                             placeholder="name@example.com"

@@ -7,7 +7,7 @@ use crate::{
     components::hydrated::hydrated,
     error::{ApiError, ApiErrorKind},
     session::{go_to, Session},
-    signing::SigningIdentity,
+    sigv4_signer::SigningIdentity,
 };
 use leptos::{prelude::*, task::spawn_local};
 use leptos_meta::Title;

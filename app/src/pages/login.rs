@@ -1,5 +1,5 @@
 use crate::{
-    auth::{client, LoginStep, NewPasswordRequired},
+    auth::{client, fields, LoginStep, NewPasswordRequired},
     components::hydrated::hydrated,
     error::ApiError,
     session::{go_to, Session},
@@ -102,9 +102,9 @@ fn PasswordForm(on_step: impl Fn(LoginStep) + Copy + 'static) -> impl IntoView {
         <h1>"Login"</h1>
         <form action=client::login_path() method="post" class="stacked-form" on:submit=on_submit>
             <label for="login-username">"Username"</label>
-            <input node_ref=username id="login-username" type="text" name="username" autocomplete="username" required/>
+            <input node_ref=username id="login-username" type="text" name=fields::USERNAME autocomplete="username" required/>
             <label for="login-password">"Password"</label>
-            <input node_ref=password id="login-password" type="password" name="password" autocomplete="current-password" required/>
+            <input node_ref=password id="login-password" type="password" name=fields::PASSWORD autocomplete="current-password" required/>
             <SubmitButton pending=submission.pending busy_label="Logging in…"/>
             <FormError value=submission.answer/>
         </form>
@@ -136,12 +136,12 @@ fn NewPasswordForm(
         <h1>"Choose a new password"</h1>
         <p>"Your password was temporary. Choose the password you will use from now on."</p>
         <form action=client::new_password_path() method="post" class="stacked-form" on:submit=on_submit>
-            <input type="hidden" name="username" value=required.username/>
-            <input type="hidden" name="session" value=required.session/>
+            <input type="hidden" name=fields::USERNAME value=required.username/>
+            <input type="hidden" name=fields::SESSION value=required.session/>
             <label for="new-password">"New password"</label>
-            <input node_ref=new_password id="new-password" type="password" name="new_password" autocomplete="new-password" required/>
+            <input node_ref=new_password id="new-password" type="password" name=fields::NEW_PASSWORD autocomplete="new-password" required/>
             <label for="confirm-password">"Confirm new password"</label>
-            <input node_ref=confirm_password id="confirm-password" type="password" name="confirm_password" autocomplete="new-password" required/>
+            <input node_ref=confirm_password id="confirm-password" type="password" name=fields::CONFIRM_PASSWORD autocomplete="new-password" required/>
             <SubmitButton pending=submission.pending busy_label="Saving…"/>
             <FormError value=submission.answer/>
         </form>

@@ -3,7 +3,7 @@
 //! cached, and fetched again when a token names a key we have not seen).
 
 use super::id_token::{read_header, IdTokenVerifier, Jwks, TokenRules};
-use crate::aws::describe;
+use app::error::describe;
 use app::identity::{IdentityProvider, SignInError, SignInStep, TokenError, VerifiedIdentity};
 use aws_sdk_cognitoidentityprovider::{
     error::ProvideErrorMetadata,
@@ -127,6 +127,28 @@ impl CognitoIdentity {
         })
     }
 
+    /// The user pool the settings name (`--identity cognito`), with its keys fetched if they are
+    /// reachable (not fatal: visitors need no keys, and admins' sign-ins fetch them again).
+    pub async fn from_settings(
+        settings: &crate::cli::BackendArgs,
+        resources: &crate::resources::Resources,
+    ) -> anyhow::Result<Self> {
+        let cognito = CognitoSettings::new(
+            settings.cognito_user_pool_id.clone(),
+            settings.cognito_client_id.clone(),
+            settings.cognito_issuer.clone(),
+            CognitoSettings::endpoint_from_env(),
+        )?;
+        tracing::info!(pool = %cognito.user_pool_id, issuer = %cognito.issuer,
+                "Cognito user pool sign-in");
+        let client = Client::new(resources.aws_config().await?);
+        let identity = Self::new(client, cognito)?;
+        if let Err(err) = identity.load_keys().await {
+            tracing::warn!(error = %describe(&err), "the user pool's keys are not reachable yet");
+        }
+        Ok(identity)
+    }
+
     /// Fetches the pool's keys now, so a wrong pool or endpoint shows at start.
     pub async fn load_keys(&self) -> Result<(), TokenError> {
         self.keys.refresh().await.map(|_| ())
@@ -178,7 +200,7 @@ impl IdentityProvider for CognitoIdentity {
             Ok(out) => out,
             Err(err) => {
                 let Some(service) = err.as_service_error() else {
-                    return Err(SignInError::Unavailable(describe(&err)));
+                    return Err(SignInError::Unavailable(err.into()));
                 };
                 // Unknown user and wrong password are one answer, as in the embedded provider.
                 return Err(
@@ -191,7 +213,7 @@ impl IdentityProvider for CognitoIdentity {
                     } else if service.is_password_reset_required_exception() {
                         SignInError::PasswordResetRequired
                     } else {
-                        SignInError::Unavailable(describe(&err))
+                        SignInError::Unavailable(err.into())
                     },
                 );
             }
@@ -224,7 +246,7 @@ impl IdentityProvider for CognitoIdentity {
             Ok(out) => out,
             Err(err) => {
                 let Some(service) = err.as_service_error() else {
-                    return Err(SignInError::Unavailable(describe(&err)));
+                    return Err(SignInError::Unavailable(err.into()));
                 };
                 return Err(if service.is_invalid_password_exception() {
                     SignInError::PasswordRefused(
@@ -245,7 +267,7 @@ impl IdentityProvider for CognitoIdentity {
                     // e.g. the pool requires attributes this form does not ask for.
                     SignInError::UnsupportedChallenge(describe(&err))
                 } else {
-                    SignInError::Unavailable(describe(&err))
+                    SignInError::Unavailable(err.into())
                 });
             }
         };
@@ -342,7 +364,7 @@ impl JwksCache {
                     None => {
                         // Nothing to verify with: let the next request try again.
                         *last_fetch = None;
-                        Err(TokenError::Unavailable(err))
+                        Err(TokenError::Unavailable(err.into()))
                     }
                 }
             }

@@ -12,6 +12,10 @@ use app::{
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+/// The embedded provider's token issuer and client id (audience).
+pub const EMBEDDED_ISSUER: &str = "serverless-stories";
+pub const EMBEDDED_CLIENT_ID: &str = "serverless-stories-web";
+
 pub struct EmbeddedIdentity {
     users: UserDirectory,
     signer: IdTokenSigner,
@@ -34,14 +38,26 @@ impl EmbeddedIdentity {
         }
     }
 
+    /// The provider of the data directory: its users (in the embedded database) and its token
+    /// key (generated there on first start).
+    pub async fn open(resources: &crate::resources::Resources) -> anyhow::Result<Self> {
+        let users = UserDirectory::new(resources.embedded_db().await?.clone());
+        let signer = IdTokenSigner::load_or_create(resources.data_dir())?;
+        let rules = TokenRules {
+            issuer: EMBEDDED_ISSUER.into(),
+            audience: EMBEDDED_CLIENT_ID.into(),
+        };
+        Ok(Self::new(users, signer, rules))
+    }
+
     async fn dummy_hash(&self) -> Result<Arc<str>, SignInError> {
         self.dummy_hash
             .get_or_try_init(|| async {
                 tokio::task::spawn_blocking(|| hash_password("not a real password, never matches"))
                     .await
-                    .map_err(|e| SignInError::Unavailable(e.to_string()))?
+                    .map_err(|e| SignInError::Unavailable(e.into()))?
                     .map(Arc::from)
-                    .map_err(|e| SignInError::Unavailable(e.to_string()))
+                    .map_err(|e| SignInError::Unavailable(e.into()))
             })
             .await
             .cloned()
@@ -59,7 +75,7 @@ impl IdentityProvider for EmbeddedIdentity {
             .users
             .find(username)
             .await
-            .map_err(|e| SignInError::Unavailable(e.to_string()))?;
+            .map_err(|e| SignInError::Unavailable(e.into()))?;
         let hash: Arc<str> = match &user {
             Some(user) => Arc::from(user.password_hash.as_str()),
             None => self.dummy_hash().await?,
@@ -67,7 +83,7 @@ impl IdentityProvider for EmbeddedIdentity {
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
-            .map_err(|e| SignInError::Unavailable(e.to_string()))?;
+            .map_err(|e| SignInError::Unavailable(e.into()))?;
         let user = match (user, matches) {
             (Some(user), true) => user,
             _ => return Err(SignInError::IncorrectCredentials),
@@ -80,7 +96,7 @@ impl IdentityProvider for EmbeddedIdentity {
         let id_token = self
             .signer
             .issue(&caller, &self.rules, OffsetDateTime::now_utc())
-            .map_err(SignInError::Unavailable)?;
+            .map_err(|e| SignInError::Unavailable(e.into()))?;
         Ok(SignInStep::SignedIn {
             id_token,
             expires_in: ID_TOKEN_LIFETIME.whole_seconds(),
@@ -108,13 +124,13 @@ impl IdentityProvider for EmbeddedIdentity {
 mod tests {
     use super::*;
     use crate::{
+        embedded_db::EmbeddedDb,
         identity::users::{Password, Username},
-        store::SqliteStore,
     };
 
     async fn provider() -> (tempfile::TempDir, EmbeddedIdentity) {
         let dir = tempfile::tempdir().unwrap();
-        let users = UserDirectory::new(SqliteStore::open(dir.path()).unwrap());
+        let users = UserDirectory::new(EmbeddedDb::open(dir.path()).unwrap());
         users
             .add(
                 &Username::parse("ada").unwrap(),

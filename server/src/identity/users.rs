@@ -1,7 +1,7 @@
 //! The embedded identity provider's users: stored in the SQLite database with argon2id password
 //! hashes. Managed with `serverless-stories admin …`.
 
-use crate::store::SqliteStore;
+use crate::embedded_db::EmbeddedDb;
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
@@ -22,8 +22,8 @@ pub enum UserError {
     AlreadyExists(String),
     #[error("there is no user named {0:?}")]
     NotFound(String),
-    #[error("the user database failed: {0}")]
-    Store(String),
+    #[error("the user database failed")]
+    Store(#[source] app::error::Cause),
 }
 
 /// A username that is safe to store, log and put in a token.
@@ -80,7 +80,7 @@ pub fn hash_password(password: &str) -> Result<String, UserError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| UserError::Store(format!("hashing failed: {e}")))
+        .map_err(|e| UserError::Store(format!("hashing failed: {e}").into()))
 }
 
 /// Constant-time verification against a stored PHC string; a malformed hash never matches.
@@ -106,16 +106,16 @@ const USER_COLUMNS: &str = "username, sub, password_hash, groups, created_at";
 
 #[derive(Clone)]
 pub struct UserDirectory {
-    store: SqliteStore,
+    db: EmbeddedDb,
 }
 
-fn store_error(e: impl std::fmt::Display) -> UserError {
-    UserError::Store(e.to_string())
+fn store_error(e: impl Into<app::error::Cause>) -> UserError {
+    UserError::Store(e.into())
 }
 
 impl UserDirectory {
-    pub fn new(store: SqliteStore) -> Self {
-        Self { store }
+    pub fn new(db: EmbeddedDb) -> Self {
+        Self { db }
     }
 
     pub async fn add(
@@ -135,8 +135,8 @@ impl UserDirectory {
         let row = user.clone();
         let created_at = row.created_at.format(&Rfc3339).map_err(store_error)?;
         let inserted = self
-            .store
-            .with_conn(move |conn| {
+            .db
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO users (username, sub, password_hash, groups, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (username) DO NOTHING",
@@ -160,7 +160,7 @@ impl UserDirectory {
     pub async fn find(&self, username: &str) -> Result<Option<User>, UserError> {
         let username = username.to_owned();
         let row = self
-            .store
+            .db
             .with_conn(move |conn| {
                 conn.query_row(
                     &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
@@ -176,7 +176,7 @@ impl UserDirectory {
 
     pub async fn list(&self) -> Result<Vec<User>, UserError> {
         let rows = self
-            .store
+            .db
             .with_conn(|conn| {
                 let mut statement = conn.prepare(&format!(
                     "SELECT {USER_COLUMNS} FROM users ORDER BY username"
@@ -192,10 +192,8 @@ impl UserDirectory {
     pub async fn remove(&self, username: &str) -> Result<(), UserError> {
         let name = username.to_owned();
         let removed = self
-            .store
-            .with_conn(move |conn| {
-                conn.execute("DELETE FROM users WHERE username = ?1", params![name])
-            })
+            .db
+            .write(move |conn| conn.execute("DELETE FROM users WHERE username = ?1", params![name]))
             .await
             .map_err(store_error)?;
         if removed == 0 {
@@ -208,8 +206,8 @@ impl UserDirectory {
         let hash = hash_off_runtime(password).await?;
         let name = username.to_owned();
         let updated = self
-            .store
-            .with_conn(move |conn| {
+            .db
+            .write(move |conn| {
                 conn.execute(
                     "UPDATE users SET password_hash = ?1 WHERE username = ?2",
                     params![hash, name],
@@ -274,7 +272,7 @@ mod tests {
 
     fn directory() -> (tempfile::TempDir, UserDirectory) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = EmbeddedDb::open(dir.path()).unwrap();
         (dir, UserDirectory::new(store))
     }
 

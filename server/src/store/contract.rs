@@ -1,18 +1,22 @@
-//! The behaviours every `SubscriberStore` must have. Each adapter's tests call every function
-//! here against a fresh, empty store.
+//! The behaviours every `SubscriberStore` must have, and `store_contract!`, which runs all of
+//! them against an adapter: each adapter's tests invoke it once, saying how to make a fresh,
+//! empty store and a broken one. A new contract test is a function here plus its name in
+//! `store_contract!`'s list; every adapter then runs it.
 
 use app::{
-    email::SubscriberEmail,
     store::{Insert, StoreError, SubscriberStore},
+    subscriber_email::SubscriberEmail,
 };
 use std::sync::Arc;
+
+type Store = Arc<dyn SubscriberStore>;
 use time::OffsetDateTime;
 
 fn email(s: &str) -> SubscriberEmail {
     SubscriberEmail::parse(s).expect("test address is valid")
 }
 
-pub async fn new_then_duplicate(store: &dyn SubscriberStore) {
+pub async fn new_then_duplicate(store: Store) {
     let ada = email("ada@example.com");
     assert_eq!(store.find(&ada).await.unwrap(), None);
     let at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
@@ -30,7 +34,7 @@ pub async fn new_then_duplicate(store: &dyn SubscriberStore) {
     assert_eq!(stored.subscribed_at, at);
 }
 
-pub async fn case_variants_are_one_subscriber(store: &dyn SubscriberStore) {
+pub async fn case_variants_are_one_subscriber(store: Store) {
     let typed = email("Grace.Hopper@Example.COM");
     let at = OffsetDateTime::now_utc();
     assert_eq!(store.subscribe(&typed, at).await.unwrap(), Insert::Added);
@@ -50,7 +54,7 @@ pub async fn case_variants_are_one_subscriber(store: &dyn SubscriberStore) {
     assert_eq!(stored.email, "Grace.Hopper@Example.COM");
 }
 
-pub async fn concurrent_subscribes_have_one_winner(store: Arc<dyn SubscriberStore>) {
+pub async fn concurrent_subscribes_have_one_winner(store: Store) {
     let racer = email("racer@example.com");
     let tasks: Vec<_> = (0..50)
         .map(|_| {
@@ -74,7 +78,7 @@ pub async fn concurrent_subscribes_have_one_winner(store: Arc<dyn SubscriberStor
 }
 
 /// Many different addresses at once (what group commit batches): each one added exactly once.
-pub async fn concurrent_distinct_subscribes_are_all_added(store: Arc<dyn SubscriberStore>) {
+pub async fn concurrent_distinct_subscribes_are_all_added(store: Store) {
     let tasks: Vec<_> = (0..120)
         .map(|i| {
             let store = Arc::clone(&store);
@@ -97,11 +101,11 @@ pub async fn concurrent_distinct_subscribes_are_all_added(store: Arc<dyn Subscri
     }
 }
 
-pub async fn health_check_passes(store: &dyn SubscriberStore) {
+pub async fn health_check_passes(store: Store) {
     store.check().await.expect("a fresh store is healthy");
 }
 
-pub async fn pages_cover_everything_once_and_count_matches(store: &dyn SubscriberStore) {
+pub async fn pages_cover_everything_once_and_count_matches(store: Store) {
     let empty = store.page(None, 10).await.unwrap();
     assert!(empty.subscribers.is_empty());
     assert_eq!(empty.next_cursor, None);
@@ -146,7 +150,7 @@ pub async fn pages_cover_everything_once_and_count_matches(store: &dyn Subscribe
     assert_eq!(all.next_cursor, None);
 }
 
-pub async fn foreign_cursors_are_refused(store: &dyn SubscriberStore) {
+pub async fn foreign_cursors_are_refused(store: Store) {
     for cursor in ["", "!!not-base64!!", "%%%"] {
         assert!(
             matches!(
@@ -160,7 +164,7 @@ pub async fn foreign_cursors_are_refused(store: &dyn SubscriberStore) {
 
 /// `store` is one whose backend is down or broken: every operation is an error, and a subscribe
 /// is never reported as a duplicate (the visitor must not be told they are subscribed).
-pub async fn outage_is_an_error_never_a_duplicate(store: &dyn SubscriberStore) {
+pub async fn outage_is_an_error_never_a_duplicate(store: Store) {
     let visitor = email("visitor@example.com");
     assert!(matches!(
         store.subscribe(&visitor, OffsetDateTime::now_utc()).await,
@@ -171,3 +175,46 @@ pub async fn outage_is_an_error_never_a_duplicate(store: &dyn SubscriberStore) {
     assert!(store.count().await.is_err());
     assert!(store.check().await.is_err());
 }
+
+/// Runs every contract test against an adapter, each in its own `#[tokio::test]` (named after
+/// the contract function, in a `contract` module). `fresh` is a future giving `(guard, store)`:
+/// a new, empty store, and whatever must live as long as it (a temporary directory, or `()`).
+/// `broken` is a future giving a list of such pairs whose backend is down or damaged.
+macro_rules! store_contract {
+    (fresh: $fresh:expr, broken: $broken:expr $(,)?) => {
+        mod contract {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::store::contract::store_contract!(@each $fresh;
+                new_then_duplicate,
+                case_variants_are_one_subscriber,
+                concurrent_subscribes_have_one_winner,
+                concurrent_distinct_subscribes_are_all_added,
+                pages_cover_everything_once_and_count_matches,
+                foreign_cursors_are_refused,
+                health_check_passes,
+            );
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn outage_is_an_error_never_a_duplicate() {
+                for (_guard, store) in $broken.await {
+                    $crate::store::contract::outage_is_an_error_never_a_duplicate(
+                        std::sync::Arc::new(store),
+                    )
+                    .await;
+                }
+            }
+        }
+    };
+    (@each $fresh:expr; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                let (_guard, store) = $fresh.await;
+                $crate::store::contract::$test(std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_contract;

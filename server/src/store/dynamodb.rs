@@ -6,10 +6,9 @@
 //! [`COUNTER_KEY`] (never a valid address: it has no `@`), holds the subscriber count, so the
 //! admin page shows a total without reading the table.
 
-use crate::aws::describe;
 use app::{
-    email::SubscriberEmail,
     store::{Insert, Page, StoreError, Subscriber, SubscriberStore},
+    subscriber_email::SubscriberEmail,
 };
 use aws_sdk_dynamodb::{
     error::SdkError,
@@ -55,8 +54,8 @@ pub enum TableError {
         status: String,
         waited: Duration,
     },
-    #[error("cannot reach DynamoDB: {0}")]
-    Unavailable(String),
+    #[error("cannot reach DynamoDB")]
+    Unavailable(#[source] app::error::Cause),
 }
 
 /// What `init-table` did.
@@ -104,14 +103,14 @@ impl DynamoDbStore {
                     .attribute_name(KEY_ATTRIBUTE)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
-                    .map_err(|e| TableError::Unavailable(e.to_string()))?,
+                    .map_err(|e| TableError::Unavailable(e.into()))?,
             )
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(KEY_ATTRIBUTE)
                     .key_type(KeyType::Hash)
                     .build()
-                    .map_err(|e| TableError::Unavailable(e.to_string()))?,
+                    .map_err(|e| TableError::Unavailable(e.into()))?,
             )
             .send()
             .await;
@@ -124,7 +123,7 @@ impl DynamoDbStore {
             {
                 TableCreation::AlreadyExisted
             }
-            Err(err) => return Err(TableError::Unavailable(describe(&err))),
+            Err(err) => return Err(TableError::Unavailable(err.into())),
         };
         let started = tokio::time::Instant::now();
         loop {
@@ -230,7 +229,7 @@ async fn table_status(client: &Client, table: &str) -> Result<TableStatus, Table
                 table: table.to_owned(),
             })
         }
-        Err(err) => return Err(TableError::Unavailable(describe(&err))),
+        Err(err) => return Err(TableError::Unavailable(err.into())),
     };
     let keys: Vec<String> = description
         .key_schema()
@@ -261,16 +260,16 @@ fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-fn unavailable<E: std::error::Error>(err: E) -> StoreError {
-    StoreError::Unavailable(describe(&err))
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
+    StoreError::Unavailable(Box::new(err))
 }
 
 fn string_attribute<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
-        other => Err(StoreError::Corrupt(format!(
-            "attribute {name:?} is {other:?}, not a string"
-        ))),
+        other => Err(StoreError::Corrupt(
+            format!("attribute {name:?} is {other:?}, not a string").into(),
+        )),
     }
 }
 
@@ -286,7 +285,7 @@ fn parse_item(item: &Item) -> Result<Subscriber, StoreError> {
         Some(_) => {
             let text = string_attribute(item, SUBSCRIBED_AT_ATTRIBUTE)?;
             OffsetDateTime::parse(text, &Rfc3339)
-                .map_err(|e| StoreError::Corrupt(format!("subscribed_at {text:?}: {e}")))?
+                .map_err(|e| StoreError::Corrupt(format!("subscribed_at {text:?}: {e}").into()))?
         }
     };
     Ok(Subscriber {
@@ -319,7 +318,7 @@ impl SubscriberStore for DynamoDbStore {
         let at = at
             .to_offset(time::UtcOffset::UTC)
             .format(&Rfc3339)
-            .map_err(|e| StoreError::Unavailable(format!("cannot format time: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         // The condition makes DynamoDB decide, atomically, who was first; a PutItem that DynamoDB
         // acknowledged is durable.
         let put = self
@@ -345,7 +344,7 @@ impl SubscriberStore for DynamoDbStore {
         }
         if let Err(err) = self.increment_count().await {
             // The subscription itself is stored: report success, and say how to fix the total.
-            tracing::error!(error = %err, table = %self.table,
+            tracing::error!(error = %app::error::describe(&err), table = %self.table,
                 "subscriber count not updated; `serverless-stories recount` repairs it");
         }
         Ok(Insert::Added)
@@ -411,10 +410,10 @@ impl SubscriberStore for DynamoDbStore {
             Some(AttributeValue::N(n)) => n
                 .parse::<i64>()
                 .map(|n| u64::try_from(n).unwrap_or(0))
-                .map_err(|e| StoreError::Corrupt(format!("subscriber count {n:?}: {e}"))),
-            Some(other) => Err(StoreError::Corrupt(format!(
-                "subscriber count is {other:?}, not a number"
-            ))),
+                .map_err(|e| StoreError::Corrupt(format!("subscriber count {n:?}: {e}").into())),
+            Some(other) => Err(StoreError::Corrupt(
+                format!("subscriber count is {other:?}, not a number").into(),
+            )),
         }
     }
 
@@ -473,9 +472,7 @@ mod tests {
 #[cfg(test)]
 mod contract_tests {
     use super::*;
-    use crate::store::contract;
     use aws_sdk_dynamodb::config::{retry::RetryConfig, Credentials, Region};
-    use std::sync::Arc;
 
     fn client(endpoint: &str) -> Client {
         let config = aws_sdk_dynamodb::Config::builder()
@@ -511,58 +508,24 @@ mod contract_tests {
         hex::encode(app::credentials::random_bytes::<8>().unwrap())
     }
 
-    #[tokio::test]
-    async fn contract_new_and_duplicate() {
-        contract::new_then_duplicate(&fresh_store().await).await;
-    }
-
-    #[tokio::test]
-    async fn contract_case_variants_are_one_subscriber() {
-        contract::case_variants_are_one_subscriber(&fresh_store().await).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn contract_concurrent_subscribes_have_one_winner() {
-        contract::concurrent_subscribes_have_one_winner(Arc::new(fresh_store().await)).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn contract_concurrent_distinct_subscribes_are_all_added() {
-        contract::concurrent_distinct_subscribes_are_all_added(Arc::new(fresh_store().await)).await;
-    }
-
-    #[tokio::test]
-    async fn contract_pagination_and_count() {
-        contract::pages_cover_everything_once_and_count_matches(&fresh_store().await).await;
-    }
-
-    #[tokio::test]
-    async fn contract_foreign_cursors_are_refused() {
-        contract::foreign_cursors_are_refused(&fresh_store().await).await;
-    }
-
-    #[tokio::test]
-    async fn contract_health_check() {
-        contract::health_check_passes(&fresh_store().await).await;
-    }
-
-    #[tokio::test]
-    async fn contract_outage_is_an_error_never_a_duplicate() {
+    crate::store::contract::store_contract! {
+        fresh: async { ((), fresh_store().await) },
         // A table that was there at start and is gone now, and an endpoint nobody listens on.
-        let store = fresh_store().await;
-        store
-            .client
-            .delete_table()
-            .table_name(store.table())
-            .send()
-            .await
-            .unwrap();
-        contract::outage_is_an_error_never_a_duplicate(&store).await;
-        let unreachable = DynamoDbStore {
-            client: client("http://127.0.0.1:9"),
-            table: "Emails".into(),
-        };
-        contract::outage_is_an_error_never_a_duplicate(&unreachable).await;
+        broken: async {
+            let deleted = fresh_store().await;
+            deleted
+                .client
+                .delete_table()
+                .table_name(deleted.table())
+                .send()
+                .await
+                .unwrap();
+            let unreachable = DynamoDbStore {
+                client: client("http://127.0.0.1:9"),
+                table: "Emails".into(),
+            };
+            vec![((), deleted), ((), unreachable)]
+        },
     }
 
     #[tokio::test]

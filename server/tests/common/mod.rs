@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
-pub mod signing;
+pub mod sigv4_client;
 
 use std::{
     path::{Path, PathBuf},

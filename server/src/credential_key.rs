@@ -1,23 +1,25 @@
-//! Where the credential signing key comes from: `STORIES_SIGNING_KEY` when set (so several
-//! instances share it), else a key generated into the data directory on first start.
+//! Where the credential key (the secret temporary credentials are derived from and their session
+//! tokens are MACed with) comes from: `STORIES_SIGNING_KEY` when set (so several instances share
+//! it), else a key generated into the data directory on first start.
 
-use app::credentials::SigningKey;
+use app::credentials::CredentialKey;
 use std::path::Path;
 
-pub const SIGNING_KEY_FILE: &str = "signing-key";
+/// The file keeps its first name, so existing data directories keep their key.
+pub const CREDENTIAL_KEY_FILE: &str = "signing-key";
 
-pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<SigningKey> {
+pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<CredentialKey> {
     if let Some(hex_key) = configured {
-        return Ok(SigningKey::from_hex(hex_key)?);
+        return Ok(CredentialKey::from_hex(hex_key)?);
     }
-    let path = data_dir.join(SIGNING_KEY_FILE);
+    let path = data_dir.join(CREDENTIAL_KEY_FILE);
     let text = crate::secret_file::read_or_create(&path, || {
-        SigningKey::generate()
+        CredentialKey::generate()
             .map(|key| key.to_hex())
             .map_err(|e| e.to_string())
     })
     .map_err(anyhow::Error::msg)?;
-    SigningKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    CredentialKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -30,7 +32,7 @@ mod tests {
         let first = load_or_create(None, dir.path()).unwrap();
         let again = load_or_create(None, dir.path()).unwrap();
         assert_eq!(first.to_hex(), again.to_hex());
-        crate::secret_file::assert_owner_only(&dir.path().join(SIGNING_KEY_FILE));
+        crate::secret_file::assert_owner_only(&dir.path().join(CREDENTIAL_KEY_FILE));
     }
 
     #[test]

@@ -1,0 +1,464 @@
+//! The embedded database: one SQLite file (WAL mode) in the data directory, shared by every
+//! embedded adapter — the subscriber store, the user directory, and whatever comes next. It owns
+//! the connection, the schema (migrations) and the single writer that group-commits writes.
+//!
+//! `synchronous=FULL` makes every acknowledged commit durable, even across power loss: a write
+//! is answered only once its transaction is on disk, and an acknowledged subscribe survives
+//! `kill -9`. The file can be inspected with the `sqlite3` CLI.
+
+use rusqlite::Connection;
+use std::{
+    path::{Path, PathBuf},
+    sync::{mpsc, Arc, Mutex, Weak},
+};
+
+pub const DATABASE_FILE: &str = "serverless-stories.sqlite3";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Append only:
+/// a released migration never changes.
+const MIGRATIONS: &[&str] = &[
+    // The subscriber store's subscribers.
+    "CREATE TABLE subscribers (
+        email_key     TEXT PRIMARY KEY NOT NULL, -- normalized (lower-case) address
+        email         TEXT NOT NULL,             -- as the visitor typed it
+        subscribed_at TEXT NOT NULL              -- RFC 3339, UTC
+    ) STRICT, WITHOUT ROWID;",
+    // The embedded identity provider's users.
+    "CREATE TABLE users (
+        username      TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        sub           TEXT NOT NULL UNIQUE,       -- stable subject id (UUID-like)
+        password_hash TEXT NOT NULL,              -- argon2id, PHC string
+        groups        TEXT NOT NULL,              -- comma-separated
+        created_at    TEXT NOT NULL               -- RFC 3339, UTC
+    ) STRICT;",
+    // The subscriber count, kept by triggers in the same transaction as each insert or delete:
+    // the admin page reads one row instead of counting a large table on every page view.
+    "CREATE TABLE subscriber_count (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n  INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO subscriber_count (id, n) SELECT 1, count(*) FROM subscribers;
+    CREATE TRIGGER subscriber_added AFTER INSERT ON subscribers
+        BEGIN UPDATE subscriber_count SET n = n + 1 WHERE id = 1; END;
+    CREATE TRIGGER subscriber_removed AFTER DELETE ON subscribers
+        BEGIN UPDATE subscriber_count SET n = n - 1 WHERE id = 1; END;",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}")]
+    Database {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the database writer thread")]
+    Writer { source: std::io::Error },
+    #[error(
+        "the database {path} was written by a newer version of serverless-stories \
+         (schema {found}; this version knows up to {known})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: usize,
+        known: usize,
+    },
+}
+
+/// Why a read or write did not happen. Adapters map it to their port's error, keeping it as the
+/// cause.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("the database failed")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The transaction this write was batched into could not be made durable: nothing of it was
+    /// kept. Shared by every write of the batch.
+    #[error("the database could not commit")]
+    Commit(#[source] Arc<rusqlite::Error>),
+    #[error("the database task stopped")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("the write was abandoned before it was committed (the database was closed)")]
+    Abandoned,
+}
+
+#[derive(Clone)]
+pub struct EmbeddedDb {
+    // One connection: SQLite has a single writer anyway, and a mutex keeps the order of
+    // conditional inserts obvious.
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    /// Writes go to the writer thread (see `run_writer`).
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
+}
+
+/// More than this many writes wait for the next transaction instead of growing this one.
+const MAX_BATCH: usize = 1024;
+
+/// One write waiting for the writer thread.
+trait WriteJob: Send {
+    /// Runs inside the batch's transaction, in a savepoint of its own: a write that fails is
+    /// undone alone, and the rest of the batch still commits.
+    fn run(&mut self, conn: &Connection);
+    /// Hands the outcome to the caller once the batch's commit has succeeded (or failed).
+    fn finish(self: Box<Self>, committed: Result<(), &Arc<rusqlite::Error>>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    outcome: Option<rusqlite::Result<T>>,
+    done: tokio::sync::oneshot::Sender<Result<T, DbError>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else { return };
+        let savepoint = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+        let outcome = savepoint("SAVEPOINT write").and_then(|_| match work(conn) {
+            Ok(value) => savepoint("RELEASE write").map(|_| value),
+            Err(err) => {
+                savepoint("ROLLBACK TO write").and_then(|_| savepoint("RELEASE write"))?;
+                Err(err)
+            }
+        });
+        self.outcome = Some(outcome);
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &Arc<rusqlite::Error>>) {
+        let answer = match (committed, self.outcome) {
+            (Ok(()), Some(outcome)) => outcome.map_err(DbError::Sqlite),
+            (Err(err), _) => Err(DbError::Commit(Arc::clone(err))),
+            // Never run: the transaction could not begin.
+            (Ok(()), None) => Err(DbError::Abandoned),
+        };
+        // A caller that went away no longer needs its answer.
+        let _ = self.done.send(answer);
+    }
+}
+
+/// Group commit through a single writer: every write that arrived while the previous
+/// transaction was being made durable goes into the next one, so one fsync serves them all.
+/// (Handing each write to a blocking task that competed for the connection made batches of one
+/// or two under load: whoever got the lock next found only what had just arrived.)
+///
+/// The database's handles own the connection; the writer only borrows it for each batch and lets
+/// go before answering. So whoever drops the last handle closes the database there and then
+/// (checkpoint, WAL removed), not this thread, which a process may exit without waiting for: a
+/// WAL left behind is read back in full at the next start. Ends when the last handle is dropped.
+fn run_writer(conn: Weak<Mutex<Connection>>, queue: mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        let committed = match conn.upgrade() {
+            Some(conn) => {
+                // A panic while holding the lock leaves SQLite itself consistent: keep going.
+                let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                write_batch(&mut conn, &mut batch).map_err(Arc::new)
+            }
+            None => Err(Arc::new(rusqlite::Error::InvalidQuery)),
+        };
+        for job in batch {
+            job.finish(committed.as_ref().map(|_| ()));
+        }
+    }
+}
+
+/// Runs one batch in one transaction. If the transaction fails, nothing of it is kept.
+fn write_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for job in batch.iter_mut() {
+        job.run(&tx);
+    }
+    tx.commit()
+}
+
+impl EmbeddedDb {
+    /// Opens (creating if needed) the database in `data_dir`, and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let db_error = |source| OpenError::Database {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(db_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_error)?;
+        migrate(&mut conn, &path)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let (writer, queue) = mpsc::channel();
+        let writer_conn = Arc::downgrade(&conn);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer_conn, queue))
+            .map_err(|source| OpenError::Writer { source })?;
+        Ok(Self { conn, path, writer })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A durable write: `work` runs in the writer's next transaction (with whatever other writes
+    /// arrive meanwhile), and this returns only after that transaction is committed. If `work`
+    /// fails, only its own changes are undone.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            work: Some(work),
+            outcome: None,
+            done,
+        };
+        self.writer
+            .send(Box::new(job))
+            .map_err(|_| DbError::Abandoned)?;
+        answer.await.map_err(|_| DbError::Abandoned)?
+    }
+
+    /// Runs `work` on the connection, off the async runtime: reads, and writes that must be one
+    /// large transaction of their own (e.g. seeding a million rows).
+    pub async fn with_conn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves SQLite itself consistent: keep going.
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut conn)
+        })
+        .await
+        .map_err(DbError::Task)?
+        .map_err(DbError::Sqlite)
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let db_error = |source| OpenError::Database {
+        path: path.to_owned(),
+        source,
+    };
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(db_error)?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(OpenError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(db_error)?;
+        tx.execute_batch(migration).map_err(db_error)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::params;
+
+    fn open_temp() -> (tempfile::TempDir, EmbeddedDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = EmbeddedDb::open(&dir.path().join("nested/data")).unwrap();
+        (dir, db)
+    }
+
+    /// Inserts each key in turn: one write of several statements.
+    fn insert_all(
+        db: &EmbeddedDb,
+        keys: &[&str],
+    ) -> impl std::future::Future<Output = Result<usize, DbError>> {
+        let db = db.clone();
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        async move {
+            db.write(move |conn| {
+                let mut added = 0;
+                for key in keys {
+                    added += conn.execute(
+                        "INSERT INTO subscribers VALUES (?1, ?1, '2026-01-01T00:00:00Z')",
+                        params![key],
+                    )?;
+                }
+                Ok(added)
+            })
+            .await
+        }
+    }
+
+    fn insert(
+        db: &EmbeddedDb,
+        key: &str,
+    ) -> impl std::future::Future<Output = Result<usize, DbError>> {
+        insert_all(db, &[key])
+    }
+
+    async fn rows(db: &EmbeddedDb, pattern: &'static str) -> i64 {
+        db.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT count(*) FROM subscribers WHERE email_key LIKE ?1",
+                params![pattern],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
+        let (_dir, db) = open_temp();
+        insert(&db, "taken").await.unwrap();
+        // Concurrent writes share batches. Every third one adds a row, then breaks the primary
+        // key: its first row must go too, and nothing else.
+        let tasks: Vec<_> = (0..90)
+            .map(|i| {
+                let ok = format!("k{i}");
+                let partial = format!("partial{i}");
+                if i % 3 == 0 {
+                    tokio::spawn(insert_all(&db, &[&partial, "taken"]))
+                } else {
+                    tokio::spawn(insert(&db, &ok))
+                }
+            })
+            .collect();
+        let mut failed = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(1) => {}
+                Err(DbError::Sqlite(_)) => failed += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(failed, 30);
+        assert_eq!(rows(&db, "k%").await, 60);
+        assert_eq!(
+            rows(&db, "partial%").await,
+            0,
+            "a failed write left rows behind"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_every_write_of_the_batch() {
+        let (_dir, db) = open_temp();
+        // A deferred foreign key is checked at commit: the batch's commit fails.
+        db.with_conn(|conn| {
+            conn.execute_batch(
+                "PRAGMA foreign_keys = ON;
+                 CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+        })
+        .await
+        .unwrap();
+        let err = db
+            .write(|conn| conn.execute("INSERT INTO child VALUES (7)", []))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DbError::Commit(_)), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some(), "keeps its cause");
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = EmbeddedDb::open(dir.path()).unwrap();
+            insert(&db, "kept").await.unwrap();
+        }
+        let db = EmbeddedDb::open(dir.path()).unwrap();
+        assert_eq!(rows(&db, "kept").await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_last_handle_closes_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = EmbeddedDb::open(dir.path()).unwrap();
+        let clone = db.clone();
+        for n in 0..50 {
+            insert(&clone, &format!("closing-{n}")).await.unwrap();
+        }
+        let wal = dir.path().join(format!("{DATABASE_FILE}-wal"));
+        assert!(wal.exists(), "a WAL while open");
+        drop(clone);
+        drop(db);
+        // Closed by this drop, not later by the writer thread: the WAL was checkpointed and
+        // removed, so the next start has nothing to read back.
+        assert!(!wal.exists(), "the WAL outlived the database handles");
+    }
+
+    #[tokio::test]
+    async fn the_count_migration_counts_what_was_there_and_follows_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(EmbeddedDb::open(dir.path()).unwrap());
+        // Back to schema 2 with rows in it, as an older version left it.
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER subscriber_added; DROP TRIGGER subscriber_removed;
+             DROP TABLE subscriber_count; PRAGMA user_version = 2;
+             INSERT INTO subscribers VALUES ('a@x.org', 'a@x.org', '2026-01-01T00:00:00Z');
+             INSERT INTO subscribers VALUES ('b@x.org', 'b@x.org', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        drop(conn);
+        let db = EmbeddedDb::open(dir.path()).unwrap();
+        let count = |db: EmbeddedDb| async move {
+            db.with_conn(|conn| {
+                conn.query_row("SELECT n FROM subscriber_count", [], |r| r.get::<_, i64>(0))
+            })
+            .await
+        };
+        assert_eq!(count(db.clone()).await.unwrap(), 2);
+        db.write(|conn| conn.execute("DELETE FROM subscribers WHERE email_key = 'a@x.org'", []))
+            .await
+            .unwrap();
+        assert_eq!(count(db).await.unwrap(), 1);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(EmbeddedDb::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = EmbeddedDb::open(dir.path()).err().expect("refused");
+        assert!(matches!(err, OpenError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn an_unusable_data_dir_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = EmbeddedDb::open(&file).err().expect("refused");
+        assert!(
+            err.to_string().contains("cannot create the data directory"),
+            "{err}"
+        );
+    }
+}

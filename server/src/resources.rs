@@ -1,0 +1,39 @@
+//! What several adapters may share, each opened on first use and only if a backend needs it: the
+//! AWS SDK configuration (DynamoDB and Cognito) and the embedded database (the embedded store and
+//! the embedded identity provider's users).
+
+use crate::{aws, embedded_db::EmbeddedDb};
+use aws_config::SdkConfig;
+use std::path::{Path, PathBuf};
+use tokio::sync::OnceCell;
+
+pub struct Resources {
+    data_dir: PathBuf,
+    aws: OnceCell<SdkConfig>,
+    db: OnceCell<EmbeddedDb>,
+}
+
+impl Resources {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            aws: OnceCell::new(),
+            db: OnceCell::new(),
+        }
+    }
+
+    /// The data directory (embedded database, generated keys).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub async fn aws_config(&self) -> Result<&SdkConfig, aws::AwsConfigError> {
+        self.aws.get_or_try_init(aws::load).await
+    }
+
+    pub async fn embedded_db(&self) -> Result<&EmbeddedDb, crate::embedded_db::OpenError> {
+        self.db
+            .get_or_try_init(|| async { EmbeddedDb::open(&self.data_dir) })
+            .await
+    }
+}
