@@ -83,7 +83,8 @@ pub fn App() -> impl IntoView {
 pub fn hydrate() {
     // Panic messages in the console for development builds. Release builds (panic = "abort")
     // stop at the panic with a wasm trap ("unreachable") and no message: the hook and the
-    // formatting it needs are 0.8 KB of the home page's 100 KB budget (brotli).
+    // formatting it needs cost every page bytes (0.8 KB brotli when measured; see
+    // docs/performance.md).
     #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();

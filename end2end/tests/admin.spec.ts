@@ -90,6 +90,53 @@ test("an admin logs in, pages through the subscribers, and logs out", async ({ p
   await expect(page).toHaveURL(/\/$/);
 });
 
+test("the page size is inert until the island is ready, and a size chosen while the first page loads wins", async ({ page, request }) => {
+  const run = `${Date.now()}`;
+  for (let i = 0; i < 12; i++) {
+    const response = await request.post("/api/subscribe", {
+      form: { email: `race-e2e-${run}-${i}@example.com` },
+      headers: { accept: "application/json" },
+    });
+    expect(response.status()).toBe(200);
+  }
+  await open(page, "/login");
+  await page.getByLabel("Username").fill(ADMIN_USER);
+  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+
+  // What a slow network does on a first visit: the admin page's wasm arrives late, and the first
+  // page of subscribers (25 per page) later still. (Routing also turns the HTTP cache off.)
+  let releaseWasm = () => {};
+  const wasmHeld = new Promise<void>((resolve) => (releaseWasm = resolve));
+  await page.route(/\/pkg\/.*\.wasm$/, async (route) => {
+    await wasmHeld;
+    await route.continue();
+  });
+  let releaseFirstList = () => {};
+  const firstListHeld = new Promise<void>((resolve) => (releaseFirstList = resolve));
+  let lists = 0;
+  await page.route(/\/api\/subscribers\?/, async (route) => {
+    lists += 1;
+    if (lists === 1) await firstListHeld;
+    await route.continue();
+  });
+
+  await page.getByRole("button", { name: "Submit" }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+  const perPage = page.getByLabel("Per page");
+  await expect(perPage).toBeDisabled();
+  releaseWasm();
+  await expect(perPage).toBeEnabled();
+  await perPage.selectOption("10");
+  await expect(page.getByText(/Showing 1–10\./)).toBeVisible();
+  // The first page's answer arrives last: it must not replace the page the admin asked for.
+  releaseFirstList();
+  await expect.poll(() => lists).toBe(2);
+  await expect(page.locator(".subscriber-list")).toHaveAttribute("aria-busy", "false");
+  await expect(page.getByText(/Showing 1–10\./)).toBeVisible();
+  await expect(page.locator("table.subscribers tbody tr")).toHaveCount(10);
+  await expect(perPage).toHaveValue("10");
+});
+
 test("an invalid stored token logs out instead of showing the list", async ({ page }) => {
   await open(page, "/");
   await page.evaluate(() => localStorage.setItem("token", JSON.stringify("not-a-jwt")));

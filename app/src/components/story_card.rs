@@ -18,7 +18,7 @@ pub fn StoryCard(story: StorySummary) -> impl IntoView {
                 height="360"
             />
             <div class="story-card-body">
-                <h3>{story.title}</h3>
+                <h2>{story.title}</h2>
                 <p class="story-meta">
                     <time datetime=story.published_iso>{story.published}</time>
                 </p>

@@ -101,15 +101,27 @@ fn SubscriberList() -> impl IntoView {
     let previous = RwSignal::new(Vec::<Option<String>>::new());
     let current = RwSignal::new(None::<String>);
     let page_size = RwSignal::new(PAGE_SIZES[1]);
+    // Loads can overlap (a page size chosen while the first page is on its way): only the latest
+    // one's answer is shown, whatever order the answers arrive in.
+    let latest_load = StoredValue::new(0u64);
+    let loads_in_flight = RwSignal::new(0u32);
 
     let load = move |cursor: Option<String>| {
         let Some(token) = Session::stored_token() else {
             go_to("/");
             return;
         };
+        latest_load.update_value(|n| *n += 1);
+        let this_load = latest_load.get_value();
+        loads_in_flight.update(|n| *n += 1);
         view_state.set(View::Loading);
         spawn_local(async move {
-            match fetch_page(&token, cursor.clone(), page_size.get_untracked()).await {
+            let answer = fetch_page(&token, cursor.clone(), page_size.get_untracked()).await;
+            loads_in_flight.update(|n| *n = n.saturating_sub(1));
+            if latest_load.get_value() != this_load {
+                return;
+            }
+            match answer {
                 Ok(page) => {
                     current.set(cursor);
                     view_state.set(View::Loaded(page));
@@ -152,6 +164,7 @@ fn SubscriberList() -> impl IntoView {
     };
 
     let hydrated = hydrated();
+    let busy = move || loads_in_flight.get() > 0 || view_state.with(|v| *v == View::Loading);
     view! {
         <div class="admin-toolbar">
             <label>
@@ -161,6 +174,7 @@ fn SubscriberList() -> impl IntoView {
                 </select>
             </label>
         </div>
+        <div class="subscriber-list" aria-busy=move || busy().to_string()>
         {move || match view_state.get() {
             View::Loading => view! { <p class="loading" role="status">"Loading subscribers…"</p> }.into_any(),
             View::Failed(message) => view! { <p class="alert alert-danger" role="alert">{message}</p> }.into_any(),
@@ -180,6 +194,7 @@ fn SubscriberList() -> impl IntoView {
                 .into_any()
             }
         }}
+        </div>
         <nav class="pager" aria-label="Pages">
             <button
                 type="button"
