@@ -4,7 +4,7 @@
 
 use app::credentials::Caller;
 use libfuzzer_sys::fuzz_target;
-use server::identity::id_token::{IdTokenSigner, IdTokenVerifier, TokenRules};
+use server::identity::id_token::{IdTokenIssuer, IdTokenVerifier, TokenRules};
 use std::sync::OnceLock;
 
 struct Fixture {
@@ -17,7 +17,7 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        let signer = IdTokenSigner::load_or_create(dir.path()).expect("key");
+        let signer = IdTokenIssuer::load_or_create(dir.path()).expect("key");
         let rules = TokenRules {
             issuer: "serverless-stories".into(),
             audience: "serverless-stories-web".into(),

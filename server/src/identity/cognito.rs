@@ -479,7 +479,7 @@ mod tests {
 
     mod jwks_cache {
         use super::super::*;
-        use crate::identity::id_token::IdTokenSigner;
+        use crate::identity::id_token::IdTokenIssuer;
         use app::credentials::Caller;
         use std::sync::{
             atomic::{AtomicUsize, Ordering},
@@ -524,13 +524,13 @@ mod tests {
             }
         }
 
-        fn signer() -> (tempfile::TempDir, IdTokenSigner) {
+        fn signer() -> (tempfile::TempDir, IdTokenIssuer) {
             let dir = tempfile::tempdir().unwrap();
-            let signer = IdTokenSigner::load_or_create(dir.path()).unwrap();
+            let signer = IdTokenIssuer::load_or_create(dir.path()).unwrap();
             (dir, signer)
         }
 
-        fn token(signer: &IdTokenSigner) -> String {
+        fn token(signer: &IdTokenIssuer) -> String {
             let caller = Caller {
                 sub: "sub-1".into(),
                 username: "ada".into(),

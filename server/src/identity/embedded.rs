@@ -2,7 +2,7 @@
 //! ID tokens signed with our own RSA key, verified like Cognito's.
 
 use super::{
-    id_token::{IdTokenSigner, IdTokenVerifier, Jwks, TokenRules, ID_TOKEN_LIFETIME},
+    id_token::{IdTokenIssuer, IdTokenVerifier, Jwks, TokenRules, ID_TOKEN_LIFETIME},
     users::{hash_password, verify_password, UserDirectory},
 };
 use app::{
@@ -18,7 +18,7 @@ pub const EMBEDDED_CLIENT_ID: &str = "serverless-stories-web";
 
 pub struct EmbeddedIdentity {
     users: UserDirectory,
-    signer: IdTokenSigner,
+    issuer: IdTokenIssuer,
     verifier: IdTokenVerifier,
     rules: TokenRules,
     /// Checked when the user doesn't exist, so both failures take the same time. Made on first
@@ -27,11 +27,11 @@ pub struct EmbeddedIdentity {
 }
 
 impl EmbeddedIdentity {
-    pub fn new(users: UserDirectory, signer: IdTokenSigner, rules: TokenRules) -> Self {
-        let verifier = IdTokenVerifier::new(signer.jwks(), rules.clone());
+    pub fn new(users: UserDirectory, issuer: IdTokenIssuer, rules: TokenRules) -> Self {
+        let verifier = IdTokenVerifier::new(issuer.jwks(), rules.clone());
         Self {
             users,
-            signer,
+            issuer,
             verifier,
             rules,
             dummy_hash: tokio::sync::OnceCell::new(),
@@ -42,12 +42,12 @@ impl EmbeddedIdentity {
     /// key (generated there on first start).
     pub async fn open(resources: &crate::resources::Resources) -> anyhow::Result<Self> {
         let users = UserDirectory::new(resources.embedded_db().await?.clone());
-        let signer = IdTokenSigner::load_or_create(resources.data_dir())?;
+        let issuer = IdTokenIssuer::load_or_create(resources.data_dir())?;
         let rules = TokenRules {
             issuer: EMBEDDED_ISSUER.into(),
             audience: EMBEDDED_CLIENT_ID.into(),
         };
-        Ok(Self::new(users, signer, rules))
+        Ok(Self::new(users, issuer, rules))
     }
 
     async fn dummy_hash(&self) -> Result<Arc<str>, SignInError> {
@@ -64,7 +64,7 @@ impl EmbeddedIdentity {
     }
 
     pub fn jwks(&self) -> &Jwks {
-        self.signer.jwks()
+        self.issuer.jwks()
     }
 }
 
@@ -94,7 +94,7 @@ impl IdentityProvider for EmbeddedIdentity {
             groups: user.groups,
         };
         let id_token = self
-            .signer
+            .issuer
             .issue(&caller, &self.rules, OffsetDateTime::now_utc())
             .map_err(|e| SignInError::Unavailable(e.into()))?;
         Ok(SignInStep::SignedIn {
@@ -139,7 +139,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let signer = IdTokenSigner::load_or_create(dir.path()).unwrap();
+        let signer = IdTokenIssuer::load_or_create(dir.path()).unwrap();
         let rules = TokenRules {
             issuer: "iss".into(),
             audience: "aud".into(),

@@ -152,14 +152,15 @@ impl IdTokenVerifier {
     }
 }
 
-/// The embedded provider's signing key pair.
-pub struct IdTokenSigner {
+/// Issues the embedded provider's ID tokens: its RSA key pair (the private key in the data
+/// directory) and the public half as a JWKS.
+pub struct IdTokenIssuer {
     encoding: EncodingKey,
     kid: String,
     jwks: Jwks,
 }
 
-impl IdTokenSigner {
+impl IdTokenIssuer {
     /// Loads the key from the data directory, generating a 2048-bit RSA key on first start.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let path = data_dir.join(ID_TOKEN_KEY_FILE);
@@ -260,8 +261,8 @@ mod tests {
     #[test]
     fn key_is_created_once_with_owner_only_permissions_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = IdTokenSigner::load_or_create(dir.path()).unwrap();
-        let again = IdTokenSigner::load_or_create(dir.path()).unwrap();
+        let first = IdTokenIssuer::load_or_create(dir.path()).unwrap();
+        let again = IdTokenIssuer::load_or_create(dir.path()).unwrap();
         assert_eq!(first.jwks(), again.jwks());
         #[cfg(unix)]
         {
