@@ -1,10 +1,10 @@
-//! The subscriber's email address: parsed once, at the edge, into a type that is always valid.
+//! The subscriber's email address: parsed once, at the edge, into a type that is always valid,
+//! with the key duplicates are found on.
 
 use email_address::{EmailAddress, Options};
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// RFC 5321's limit on a forward path (counted in characters, as the message says).
+/// RFC 5321's limit on a forward path, in octets (UTF-8 bytes, as it travels).
 pub const MAX_EMAIL_LEN: usize = 254;
 
 /// Why an address was refused; `Display` is the message the visitor sees.
@@ -18,9 +18,12 @@ pub enum InvalidEmail {
     Malformed,
 }
 
-/// A syntactically valid address, as the visitor typed it (trimmed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscriberEmail(String);
+/// A valid address as the visitor typed it (trimmed), and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberEmail {
+    typed: String,
+    key: String,
+}
 
 impl SubscriberEmail {
     pub fn parse(input: &str) -> Result<Self, InvalidEmail> {
@@ -28,7 +31,7 @@ impl SubscriberEmail {
         if trimmed.is_empty() {
             return Err(InvalidEmail::Missing);
         }
-        if trimmed.chars().count() > MAX_EMAIL_LEN {
+        if trimmed.len() > MAX_EMAIL_LEN {
             return Err(InvalidEmail::TooLong);
         }
         // A newsletter needs a deliverable address: a dotted domain name, no "Name <a@b>" display
@@ -38,29 +41,78 @@ impl SubscriberEmail {
             .without_display_text()
             .without_domain_literal();
         EmailAddress::parse_with_options(trimmed, options).map_err(|_| InvalidEmail::Malformed)?;
-        Ok(Self(trimmed.to_owned()))
+        let key = key::of(trimmed)?;
+        // The ASCII form of the domain (what mail servers are given) can be the longer one.
+        if key.len() > MAX_EMAIL_LEN {
+            return Err(InvalidEmail::TooLong);
+        }
+        Ok(Self {
+            key,
+            typed: trimmed.to_owned(),
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.typed
     }
 
-    /// The key duplicates are detected on: the same mailbox typed with different letter case is
-    /// one subscriber. (Local parts are case-sensitive in theory, never in practice.)
+    /// The key duplicates are detected on: the same mailbox typed with different letter case, in
+    /// another Unicode normalization form, or with its domain in Unicode or in IDNA's ASCII form
+    /// is one subscriber. (Local parts are case-sensitive in theory, never in practice.)
     pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+        self.key.clone()
+    }
+}
+
+/// Only the server stores addresses, so only it carries the Unicode tables the key needs.
+#[cfg(feature = "ssr")]
+mod key {
+    use super::InvalidEmail;
+    use icu_normalizer::ComposingNormalizerBorrowed;
+    use icu_properties::{props::GeneralCategory, CodePointMapData};
+
+    /// Invisible or line-breaking characters (control, format — zero-width, bidi overrides —, line
+    /// and paragraph separators) make an address that looks like another one, or breaks headers.
+    fn is_invisible(c: char) -> bool {
+        matches!(
+            CodePointMapData::<GeneralCategory>::new().get(c),
+            GeneralCategory::Control
+                | GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+    }
+
+    /// `local@domain` → the local part lower-cased in NFC, `@`, the domain's IDNA ASCII form
+    /// (letters, digits and hyphens per label; anything else refuses the address).
+    pub fn of(address: &str) -> Result<String, InvalidEmail> {
+        if address.chars().any(is_invisible) {
+            return Err(InvalidEmail::Malformed);
+        }
+        let (local, domain) = address.rsplit_once('@').ok_or(InvalidEmail::Malformed)?;
+        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| InvalidEmail::Malformed)?;
+        let local = local.to_lowercase();
+        let local = ComposingNormalizerBorrowed::new_nfc().normalize(&local);
+        Ok(format!("{local}@{domain}"))
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+mod key {
+    pub fn of(address: &str) -> Result<String, super::InvalidEmail> {
+        Ok(address.to_lowercase())
     }
 }
 
 impl fmt::Display for SubscriberEmail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.typed)
     }
 }
 
 impl AsRef<str> for SubscriberEmail {
     fn as_ref(&self) -> &str {
-        &self.0
+        &self.typed
     }
 }
 
@@ -113,6 +165,51 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn invisible_and_line_breaking_characters_are_refused() {
+        for input in [
+            "ada\u{200B}@example.com",
+            "a\u{0085}b@example.com",
+            "\u{202E}moc.live@example.com",
+            "ada@exa\u{200D}mple.com",
+            "ada\u{2028}@example.com",
+            "ada\u{00AD}@example.com",
+            "x@a{b}c.com",
+            "x@a_b.com",
+            "x@-ab.com",
+        ] {
+            assert_eq!(
+                SubscriberEmail::parse(input),
+                Err(InvalidEmail::Malformed),
+                "{input:?} should be refused"
+            );
+        }
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn unicode_forms_of_one_address_share_one_key_and_keep_what_was_typed() {
+        let nfc = SubscriberEmail::parse("caf\u{E9}@example.com").unwrap();
+        let nfd = SubscriberEmail::parse("cafe\u{301}@example.com").unwrap();
+        assert_eq!(nfc.normalized(), nfd.normalized());
+        assert_eq!(nfd.as_str(), "cafe\u{301}@example.com");
+        let unicode = SubscriberEmail::parse("Ada@B\u{FC}cher.Example").unwrap();
+        let ascii = SubscriberEmail::parse("ada@xn--bcher-kva.example").unwrap();
+        assert_eq!(unicode.normalized(), "ada@xn--bcher-kva.example");
+        assert_eq!(unicode.normalized(), ascii.normalized());
+        assert_eq!(unicode.as_str(), "Ada@B\u{FC}cher.Example");
+    }
+
+    /// `scripts/fuzz email` found an accepted address of fewer than 254 characters but more
+    /// than 254 octets (kept as the seed `fuzz/seeds/email/over-254-octets`).
+    #[test]
+    fn the_limit_counts_octets() {
+        let input = format!("{}@example.com", "\u{E9}".repeat(130));
+        assert!(input.chars().count() < MAX_EMAIL_LEN && input.len() > MAX_EMAIL_LEN);
+        assert_eq!(SubscriberEmail::parse(&input), Err(InvalidEmail::TooLong));
+    }
+
     #[test]
     fn length_limit_is_254_after_trimming() {
         let domain = format!(
@@ -133,7 +230,7 @@ mod tests {
         #[test]
         fn never_panics_and_accepted_addresses_are_trimmed_and_bounded(input in "\\PC{0,300}") {
             if let Ok(email) = SubscriberEmail::parse(&input) {
-                prop_assert!(email.as_str().chars().count() <= MAX_EMAIL_LEN);
+                prop_assert!(email.as_str().len() <= MAX_EMAIL_LEN);
                 prop_assert_eq!(email.as_str(), email.as_str().trim());
                 prop_assert!(email.as_str().contains('@'));
             }
@@ -155,6 +252,15 @@ mod tests {
             let lower = SubscriberEmail::parse(&format!("{}@{}", local.to_lowercase(), domain.to_lowercase())).unwrap();
             let mixed = SubscriberEmail::parse(&format!("{local}@{domain}")).unwrap();
             prop_assert_eq!(lower.normalized(), mixed.normalized());
+        }
+
+        /// The key is a fixed point: parsing it gives it back.
+        #[test]
+        fn keys_parse_to_themselves(input in "\\PC{0,80}@[a-zA-Z\u{E0}-\u{FF}]{1,12}\\.[a-z]{2,4}") {
+            if let Ok(email) = SubscriberEmail::parse(&input) {
+                let again = SubscriberEmail::parse(&email.normalized());
+                prop_assert_eq!(again.map(|e| e.normalized()), Ok(email.normalized()));
+            }
         }
 
         #[test]

@@ -35,6 +35,51 @@ async fn a_new_address_subscribes_and_a_repeat_is_already_subscribed() {
     );
 }
 
+/// Addresses that look like another one (invisible characters, bidi overrides) or that no mail
+/// server takes are refused; one mailbox in two Unicode forms, or with its domain in Unicode and
+/// in ASCII, is one subscriber.
+#[tokio::test]
+async fn lookalike_addresses_are_refused_and_unicode_forms_are_one_subscriber() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    for lookalike in [
+        "ada\u{200B}@example.com",
+        "a\u{0085}b@example.com",
+        "\u{202E}moc.live@example.com",
+        "x@a{b}c.com",
+    ] {
+        let (status, body) = json(app.subscribe(lookalike).await).await;
+        assert_eq!(status, 400, "{lookalike:?}");
+        assert_eq!(
+            body["message"],
+            "Please enter a valid email address, like name@example.com."
+        );
+    }
+    assert_eq!(
+        json(app.subscribe("caf\u{E9}@example.com").await).await,
+        (200, "subscribed".into())
+    );
+    assert_eq!(
+        json(app.subscribe("cafe\u{301}@example.com").await).await,
+        (200, "already_subscribed".into())
+    );
+    assert_eq!(
+        json(app.subscribe("ada@b\u{FC}cher.example").await).await,
+        (200, "subscribed".into())
+    );
+    assert_eq!(
+        json(app.subscribe("ADA@xn--bcher-kva.example").await).await,
+        (200, "already_subscribed".into())
+    );
+    // Fewer than 254 characters, more than 254 octets.
+    let (status, _) = json(
+        app.subscribe(&format!("{}@example.com", "\u{E9}".repeat(130)))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
 #[tokio::test]
 async fn invalid_input_is_a_400_with_a_specific_message() {
     let dir = data_dir();
