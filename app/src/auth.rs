@@ -160,32 +160,24 @@ mod server_side {
             .map(|info| info.0.ip())
     }
 
+    /// Usernames are at most this long (Cognito's limit too): longer ones are refused before any
+    /// work, and never become throttle keys.
+    const MAX_USERNAME_CHARS: usize = 128;
+
+    pub const BUSY: &str = "Too many sign-in attempts. Please wait a minute and try again.";
+
     pub async fn login(username: &str, password: &str) -> Result<LoginStep, ApiError> {
         if username.trim().is_empty() || password.is_empty() {
             return Err(ApiError::bad_request(
                 "Please enter your username and password.",
             ));
         }
+        checked_username(username)?;
         let services = Services::from_context()?;
-        let (identity, throttle) = (&services.identity, &services.throttle);
-        let client = client_ip().await;
-        if let Err(throttled) = throttle.check(client, username, Instant::now()) {
-            let minutes = throttled.retry_after.as_secs().div_ceil(60).max(1);
-            return Err(ApiError::new(
-                ApiErrorKind::TooManyRequests,
-                format!(
-                    "Too many failed sign-in attempts. Please try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                ),
-            ));
-        }
-        let step = identity.sign_in(username, password).await;
-        if matches!(step, Err(SignInError::IncorrectCredentials)) {
-            throttle.record_failure(client, username, Instant::now());
-        } else if step.is_ok() {
-            throttle.record_success(username);
-        }
-        answer(username, step)
+        throttled(&services, username, |identity| {
+            identity.sign_in(username, password)
+        })
+        .await
     }
 
     pub async fn set_new_password(
@@ -203,10 +195,55 @@ mod server_side {
         if new_password != confirm_password {
             return Err(ApiError::bad_request("The passwords do not match."));
         }
-        let step = Services::from_context()?
-            .identity
-            .set_new_password(username, session, new_password)
-            .await;
+        checked_username(username)?;
+        let services = Services::from_context()?;
+        throttled(&services, username, |identity| {
+            identity.set_new_password(username, session, new_password)
+        })
+        .await
+    }
+
+    fn checked_username(username: &str) -> Result<(), ApiError> {
+        if username.chars().count() > MAX_USERNAME_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "Usernames are at most {MAX_USERNAME_CHARS} characters."
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs a sign-in step for `username` under the login throttle: the attempt is counted before
+    /// the identity provider checks anything, kept if the password was wrong, and given back
+    /// otherwise.
+    async fn throttled<'a, F>(
+        services: &'a Services,
+        username: &'a str,
+        step: impl FnOnce(&'a crate::identity::SharedIdentity) -> F,
+    ) -> Result<LoginStep, ApiError>
+    where
+        F: std::future::Future<Output = Result<SignInStep, SignInError>>,
+    {
+        let client = client_ip().await;
+        let reservation = match services.throttle.reserve(client, username, Instant::now()) {
+            Ok(reservation) => reservation,
+            Err(throttled) => {
+                tracing::warn!(?client, "sign-in throttled");
+                let minutes = throttled.retry_after.as_secs().div_ceil(60).max(1);
+                return Err(ApiError::new(
+                    ApiErrorKind::TooManyRequests,
+                    format!(
+                        "Too many failed sign-in attempts. Please try again in {minutes} minute{}.",
+                        if minutes == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+        };
+        let step = step(&services.identity).await;
+        match &step {
+            Err(SignInError::IncorrectCredentials) => reservation.failed(),
+            Ok(_) => reservation.succeeded(),
+            Err(_) => reservation.refund(),
+        }
         answer(username, step)
     }
 
@@ -253,6 +290,7 @@ mod server_side {
                 ApiErrorKind::Forbidden,
                 "This account's password must be reset. Ask an administrator to reset it.",
             ),
+            Err(SignInError::Busy) => refused(ApiErrorKind::TooManyRequests, BUSY),
             Err(SignInError::UnsupportedChallenge(step)) => {
                 tracing::warn!(%step, username, "sign-in needs a step this app does not support");
                 refused(

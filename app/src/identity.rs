@@ -38,6 +38,9 @@ pub enum SignInError {
     NotConfirmed,
     #[error("the user must reset their password")]
     PasswordResetRequired,
+    /// Too many sign-ins are being checked already: nothing was checked, try again shortly.
+    #[error("too many sign-ins are being checked")]
+    Busy,
     /// A step this app does not implement (e.g. an MFA challenge).
     #[error("the identity provider asked for an unsupported step: {0}")]
     UnsupportedChallenge(String),

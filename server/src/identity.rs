@@ -5,6 +5,7 @@
 pub mod cognito;
 pub mod embedded;
 pub mod id_token;
+pub mod password_worker;
 pub mod users;
 
 use crate::{

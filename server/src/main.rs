@@ -9,7 +9,14 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Blocking tasks are database calls, which share one connection anyway: a few threads serve
+    // them as fast as tokio's default of 512 would, and a burst of requests cannot start
+    // hundreds of threads (each with its own stack and allocator arena).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

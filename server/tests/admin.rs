@@ -177,6 +177,104 @@ async fn wrong_password_and_unknown_user_get_the_same_answer_then_429() {
     assert_eq!(response.status(), 400);
 }
 
+/// Concurrent guesses for one username are counted before they are checked: at most five wrong
+/// answers however many arrive at once (each from its own address, so only the username limit
+/// applies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_wrong_passwords_get_at_most_five_401s() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let answers = concurrent_logins(&app, 50, |_| "ada".to_owned()).await;
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(wrong <= 5, "{wrong} wrong-password answers: {statuses:?}");
+    assert_eq!(wrong + refused, 50, "{statuses:?}");
+}
+
+/// Each sign-in checks an argon2id hash (19 MiB): a burst from many addresses for many usernames
+/// (no throttle applies) is checked one at a time with a short queue, and the rest are refused at
+/// once, so memory stays within the budget.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_sign_ins_is_refused_beyond_a_short_queue_and_memory_stays_bounded() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    // Warm: the first wrong answer makes the dummy hash and runs a check.
+    assert_eq!(app.login("nobody", PASSWORD).await.status(), 401);
+    let before = app.peak_rss_kib();
+    let answers = concurrent_logins(&app, 200, |n| format!("user-{n}")).await;
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    let grown_mib = (app.peak_rss_kib() - before) / 1024;
+    let busy = statuses.iter().filter(|s| **s == 429).count();
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(busy + wrong, 200, "{statuses:?}");
+    assert!(
+        busy >= 150,
+        "only {busy} of 200 refused at once: {statuses:?}"
+    );
+    assert!(grown_mib <= 30, "peak RSS grew by {grown_mib} MiB");
+    // The refusal says what to do, and once the burst is over sign-ins are checked again.
+    let refusal = answers.iter().find(|(status, _)| *status == 429).unwrap();
+    assert_eq!(
+        refusal.1,
+        "Too many sign-in attempts. Please wait a minute and try again."
+    );
+    assert_eq!(app.login("ada", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_overlong_username_is_refused_before_any_work() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let response = app.login(&"a".repeat(129), PASSWORD).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["message"], "Usernames are at most 128 characters.");
+}
+
+/// `count` sign-ins with a wrong password at once, each from its own loopback address
+/// (127.0.0.2, 127.0.0.3, …); their statuses and messages.
+async fn concurrent_logins(
+    app: &TestApp,
+    count: u8,
+    username: impl Fn(u8) -> String,
+) -> Vec<(u16, String)> {
+    let url = app.url("/api/login");
+    let tasks: Vec<_> = (0..count)
+        .map(|n| {
+            let client = reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, n.wrapping_add(2)]))
+                .build()
+                .unwrap();
+            let (url, username) = (url.clone(), username(n));
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .header("accept", "application/json")
+                    .form(&[
+                        ("username", username.as_str()),
+                        ("password", "wrong password"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                let message = body["message"].as_str().unwrap_or_default().to_owned();
+                (status, message)
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
 mod tokens {
     use super::*;
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};

@@ -3,7 +3,8 @@
 
 use super::{
     id_token::{IdTokenIssuer, IdTokenVerifier, Jwks, TokenRules, ID_TOKEN_LIFETIME},
-    users::{hash_password, verify_password, UserDirectory},
+    password_worker::{PasswordWorkError, PasswordWorker, DEFAULT_QUEUE, DUMMY_HASH},
+    users::UserDirectory,
 };
 use app::{
     credentials::Caller,
@@ -21,20 +22,23 @@ pub struct EmbeddedIdentity {
     issuer: IdTokenIssuer,
     verifier: IdTokenVerifier,
     rules: TokenRules,
-    /// Checked when the user doesn't exist, so both failures take the same time. Made on first
-    /// need: hashing costs tens of milliseconds and 19 MiB, which start-up should not pay.
-    dummy_hash: tokio::sync::OnceCell<Arc<str>>,
+    passwords: PasswordWorker,
 }
 
 impl EmbeddedIdentity {
-    pub fn new(users: UserDirectory, issuer: IdTokenIssuer, rules: TokenRules) -> Self {
+    pub fn new(
+        users: UserDirectory,
+        issuer: IdTokenIssuer,
+        rules: TokenRules,
+        passwords: PasswordWorker,
+    ) -> Self {
         let verifier = IdTokenVerifier::new(issuer.jwks(), rules.clone());
         Self {
             users,
             issuer,
             verifier,
             rules,
-            dummy_hash: tokio::sync::OnceCell::new(),
+            passwords,
         }
     }
 
@@ -47,20 +51,8 @@ impl EmbeddedIdentity {
             issuer: EMBEDDED_ISSUER.into(),
             audience: EMBEDDED_CLIENT_ID.into(),
         };
-        Ok(Self::new(users, issuer, rules))
-    }
-
-    async fn dummy_hash(&self) -> Result<Arc<str>, SignInError> {
-        self.dummy_hash
-            .get_or_try_init(|| async {
-                tokio::task::spawn_blocking(|| hash_password("not a real password, never matches"))
-                    .await
-                    .map_err(|e| SignInError::Unavailable(e.into()))?
-                    .map(Arc::from)
-                    .map_err(|e| SignInError::Unavailable(e.into()))
-            })
-            .await
-            .cloned()
+        let passwords = PasswordWorker::start(DEFAULT_QUEUE)?;
+        Ok(Self::new(users, issuer, rules, passwords))
     }
 
     pub fn jwks(&self) -> &Jwks {
@@ -78,12 +70,15 @@ impl IdentityProvider for EmbeddedIdentity {
             .map_err(|e| SignInError::Unavailable(e.into()))?;
         let hash: Arc<str> = match &user {
             Some(user) => Arc::from(user.password_hash.as_str()),
-            None => self.dummy_hash().await?,
+            None => Arc::from(DUMMY_HASH),
         };
-        let password = password.to_owned();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| SignInError::Unavailable(e.into()))?;
+        let matches = match self.passwords.verify(password, hash).await {
+            Ok(matches) => matches,
+            Err(PasswordWorkError::Busy) => return Err(SignInError::Busy),
+            Err(err @ PasswordWorkError::Stopped) => {
+                return Err(SignInError::Unavailable(err.into()))
+            }
+        };
         let user = match (user, matches) {
             (Some(user), true) => user,
             _ => return Err(SignInError::IncorrectCredentials),
@@ -144,7 +139,15 @@ mod tests {
             issuer: "iss".into(),
             audience: "aud".into(),
         };
-        (dir, EmbeddedIdentity::new(users, signer, rules))
+        (
+            dir,
+            EmbeddedIdentity::new(
+                users,
+                signer,
+                rules,
+                PasswordWorker::start(DEFAULT_QUEUE).unwrap(),
+            ),
+        )
     }
 
     #[tokio::test]
