@@ -141,6 +141,19 @@ pub struct ServeArgs {
     )]
     pub credential_key: Option<String>,
 
+    /// Seconds a client has to send a request's headers; idle keep-alive connections are closed
+    /// after as long.
+    #[arg(long, env = "STORIES_HEADER_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub header_timeout: u64,
+
+    /// Seconds a request may take, body included, before it is answered 408.
+    #[arg(long, env = "STORIES_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub request_timeout: u64,
+
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "STORIES_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
+    pub max_connections: u64,
+
     /// Also serve `POST /bench/noop` (an empty answer through the same stack), the baseline
     /// `scripts/bench` measures subscribes against. Off unless asked for.
     #[arg(long, env = "STORIES_BENCH_BASELINES", global = true)]

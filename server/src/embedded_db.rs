@@ -181,16 +181,30 @@ fn write_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqli
 
 impl EmbeddedDb {
     /// Opens (creating if needed) the database in `data_dir`, and brings its schema up to date.
+    /// The directory and the database are made owner-only when they are created (they hold
+    /// password hashes and every address); wider ones made earlier are kept, with a warning.
     pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+        create_private_dir(data_dir).map_err(|source| OpenError::DataDir {
             path: data_dir.to_owned(),
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
+        create_private_file(&path).map_err(|source| OpenError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+        for checked in [data_dir, path.as_path()] {
+            if let Some(mode) = readable_by_others(checked) {
+                tracing::warn!(path = %checked.display(), mode = format!("{mode:o}"),
+                    "readable by other users: it holds password hashes and every subscriber's \
+                     address; `chmod go-rwx` it");
+            }
+        }
         let db_error = |source| OpenError::Database {
             path: path.clone(),
             source,
         };
+        // SQLite gives its -wal and -shm files the database file's permissions.
         let mut conn = Connection::open(&path).map_err(db_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error)?;
@@ -247,6 +261,43 @@ impl EmbeddedDb {
         .await
         .map_err(DbError::Task)?
         .map_err(DbError::Sqlite)
+    }
+}
+
+/// Creates the directory (and missing parents) with mode 0700; an existing one is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates an empty database file with mode 0600 unless it exists (SQLite would use 0644).
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// The permission bits, if group or others may read, write or enter `path`.
+fn readable_by_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -448,6 +499,24 @@ mod tests {
         drop(conn);
         let err = EmbeddedDb::open(dir.path()).err().expect("refused");
         assert!(matches!(err, OpenError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_data_dir_and_database_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, db) = open_temp();
+        insert(&db, "private").await.unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let data_dir = dir.path().join("nested/data");
+        assert_eq!(mode(&data_dir), 0o700);
+        assert_eq!(mode(&dir.path().join("nested")), 0o700);
+        for file in [DATABASE_FILE.to_owned(), format!("{DATABASE_FILE}-wal")] {
+            assert_eq!(mode(&data_dir.join(&file)), 0o600, "{file}");
+        }
+        assert_eq!(readable_by_others(&data_dir), None);
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(readable_by_others(&data_dir), Some(0o755));
     }
 
     #[test]

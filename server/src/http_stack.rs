@@ -6,6 +6,7 @@ use tower_http::{
     compression::CompressionLayer,
     limit::RequestBodyLimitLayer,
     set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
@@ -19,7 +20,26 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'un
     'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:* \
     ws://localhost:*; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
-pub fn layer<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+/// API answers carry ID tokens, credential secrets and addresses: no cache may keep them.
+async fn no_store_on_api(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    if api {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// `request_timeout` bounds a whole request, body and handler included (408 past it).
+pub fn layer<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    request_timeout: std::time::Duration,
+) -> Router<S> {
     let security_headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -35,7 +55,12 @@ pub fn layer<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
         ),
     ];
     let mut router = router
+        .layer(axum::middleware::from_fn(no_store_on_api))
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(CompressionLayer::new());
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod content;
 pub mod credential_key;
 pub mod embedded_db;
+pub mod http_server;
 pub mod http_stack;
 pub mod identity;
 pub mod page_cache;

@@ -3,7 +3,9 @@
 use crate::{
     api_errors,
     cli::{BackendArgs, ServeArgs, StoreKind},
-    content, credential_key, http_stack, identity,
+    content, credential_key,
+    http_server::{self, ConnectionLimits},
+    http_stack, identity,
     page_cache::{self, PageCache},
     resources::Resources,
     signed_api::{self, SignedApi},
@@ -25,13 +27,12 @@ use axum::{
     middleware,
     response::{IntoResponse, Redirect},
     routing::get,
-    serve::ListenerExt,
     Router,
 };
 use http::StatusCode;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 pub struct Settings {
@@ -63,6 +64,7 @@ impl Settings {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -100,9 +102,15 @@ impl Application {
         let listener = TcpListener::bind(settings.leptos.site_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.leptos.site_addr))?;
+        let request_timeout = Duration::from_secs(settings.serve.request_timeout);
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, request_timeout),
+            limits: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(settings.serve.header_timeout),
+                max_connections: usize::try_from(settings.serve.max_connections)
+                    .unwrap_or(usize::MAX),
+            },
         })
     }
 
@@ -114,20 +122,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        // Without TCP_NODELAY a response written in two parts (headers, then a streamed file
-        // body) waits for the client's delayed ACK: 40 ms per static file on Linux.
-        let listener = self.listener.tap_io(|stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")
+        http_server::serve(self.listener, self.router, self.limits, shutdown).await;
+        Ok(())
     }
 }
 
@@ -145,7 +141,7 @@ fn warn_if_site_not_split(options: &LeptosOptions) {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let routes = generate_route_list(App);
     let context = {
         let services = Arc::clone(&state.services);
@@ -187,7 +183,7 @@ pub fn router(state: AppState) -> Router {
             signed_api::require_signature,
         ))
         .with_state(state);
-    http_stack::layer(app)
+    http_stack::layer(app, request_timeout)
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{data_dir, spawn_app};
+use common::{add_admin, data_dir, spawn_app};
 
 const STORIES: [(&str, &str); 3] = [
     (
@@ -245,5 +245,67 @@ async fn shared_pages_are_the_same_for_everyone_and_query_answers_are_not_cached
     // An unknown story stays a 404, however often it is asked for.
     for _ in 0..2 {
         assert_eq!(app.get("/post/no-such-story/").await.status(), 404);
+    }
+}
+
+/// API answers carry ID tokens, credential secrets and addresses: never cacheable. Pages are.
+#[tokio::test]
+async fn api_answers_are_never_stored_by_caches() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", "correct horse battery");
+    let app = spawn_app(dir.path()).await;
+    let login = app.login("ada", "correct horse battery").await;
+    assert_eq!(login.status(), 200);
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    let token = login.json::<serde_json::Value>().await.unwrap()["IdToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answers = [
+        app.credentials(&token).await,
+        app.credentials("not-a-token").await,
+        app.login("ada", "wrong password").await,
+        app.subscribe("cache@example.com").await,
+        app.subscribe("not an address").await,
+        app.get("/api/subscribers").await,
+        app.get("/api/stories").await,
+    ];
+    for answer in answers {
+        assert_eq!(
+            answer
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{} {}",
+            answer.url(),
+            answer.status()
+        );
+    }
+    let home = app.get("/").await;
+    assert_ne!(
+        home.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+}
+
+/// The data directory holds password hashes and every address: owner-only when the server
+/// creates it.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_data_directory_and_its_database_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = data_dir();
+    let fresh = dir.path().join("fresh");
+    let app = spawn_app(&fresh).await;
+    assert_eq!(app.subscribe("private@example.com").await.status(), 200);
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&fresh), 0o700);
+    for entry in std::fs::read_dir(&fresh).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
 }
