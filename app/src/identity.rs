@@ -73,6 +73,11 @@ pub trait IdentityProvider: Send + Sync + 'static {
 
     /// Checks an ID token's signature, algorithm, issuer, audience, use and expiry.
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError>;
+
+    /// Whether ID tokens can be verified now (the keys are at hand), for `/readyz`.
+    async fn check_ready(&self) -> Result<(), TokenError> {
+        Ok(())
+    }
 }
 
 pub type SharedIdentity = Arc<dyn IdentityProvider>;

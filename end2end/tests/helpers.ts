@@ -29,6 +29,12 @@ export function failOnPageErrors(): void {
   let problems: string[] = [];
   test.beforeEach(async ({ page }) => {
     problems = [];
+    // Every Content Security Policy violation (an inline script without its hash, say) fails too.
+    await page.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (event) => {
+        console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI}`);
+      });
+    });
     page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
     page.on("console", (message) => {
       // The browser logs failed requests (the 4xx answers these tests provoke) as errors.

@@ -24,6 +24,17 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// How log lines are written: `text` for people, `json` (one object per line, with the
+    /// request id of the request being served) for log collectors.
+    #[arg(
+        long,
+        env = "STORIES_LOG_FORMAT",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
     #[command(flatten)]
     pub serve: ServeArgs,
 
@@ -56,6 +67,13 @@ pub enum Command {
     /// Time SigV4 verification against aws-sigv4 signing (for scripts/bench; prints JSON).
     #[command(hide = true)]
     BenchSigv4,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Where subscribers are stored.
@@ -153,6 +171,11 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "STORIES_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
     pub max_connections: u64,
+
+    /// Send `Strict-Transport-Security` (browsers then use only HTTPS for this host for two
+    /// years). Only for deployments served over TLS (behind a proxy that terminates it).
+    #[arg(long, env = "STORIES_HSTS", global = true)]
+    pub hsts: bool,
 
     /// Also serve `POST /bench/noop` (an empty answer through the same stack), the baseline
     /// `scripts/bench` measures subscribes against. Off unless asked for.

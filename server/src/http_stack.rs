@@ -5,6 +5,7 @@ use http::{header, HeaderName, HeaderValue, Request};
 use tower_http::{
     compression::CompressionLayer,
     limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
@@ -14,11 +15,8 @@ use tracing::Level;
 /// Forms and API calls are small; anything bigger is refused with 413 before it is read.
 pub const MAX_REQUEST_BODY: usize = 16 * 1024;
 
-/// Scripts: our own bundle plus Leptos's inline hydration bootstrap; wasm needs
-/// 'wasm-unsafe-eval'. `ws:` is only used by `cargo leptos watch`'s live reload.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' \
-    'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws://127.0.0.1:* \
-    ws://localhost:*; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// Browsers use only HTTPS for this host for two years (with `--hsts`).
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000";
 
 /// API answers carry ID tokens, credential secrets and addresses: no cache may keep them.
 async fn no_store_on_api(
@@ -35,16 +33,17 @@ async fn no_store_on_api(
     response
 }
 
-/// `request_timeout` bounds a whole request, body and handler included (408 past it).
+/// `request_timeout` bounds a whole request, body and handler included (408 past it); `hsts`
+/// adds `Strict-Transport-Security`.
 pub fn layer<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     request_timeout: std::time::Duration,
+    hsts: bool,
 ) -> Router<S> {
     let security_headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (
             HeaderName::from_static("permissions-policy"),
             "camera=(), microphone=(), geolocation=()",
@@ -68,12 +67,64 @@ pub fn layer<S: Clone + Send + Sync + 'static>(
             HeaderValue::from_static(value),
         ));
     }
-    // Log method and path only: query strings can carry the address a visitor typed.
-    router.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(|request: &Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-            })
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
-    )
+    // HTML pages get a policy naming their inline scripts (`csp`); everything else this one.
+    match HeaderValue::from_str(&crate::csp::policy(&[])) {
+        Ok(policy) => {
+            router = router.layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                policy,
+            ));
+        }
+        Err(err) => tracing::error!(error = %err, "cannot build the default policy"),
+    }
+    if hsts {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        ));
+    }
+    // Log method and path only: query strings can carry the address a visitor typed. Every line
+    // logged while serving a request carries its id (set by the layers below, which run first).
+    router
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .headers()
+                        .get(X_REQUEST_ID)
+                        .and_then(|id| id.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", method = %request.method(),
+                        path = %request.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(drop_unusable_request_id))
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request id sent by the client (or a proxy in front) is kept if it is short and plain, so
+/// that it can go into logs and answers as it is; any other is replaced by a new one.
+fn is_usable_request_id(id: &HeaderValue) -> bool {
+    let id = id.as_bytes();
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+async fn drop_unusable_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let usable = headers.get_all(X_REQUEST_ID).iter().count() <= 1
+        && headers.get(X_REQUEST_ID).is_none_or(is_usable_request_id);
+    if !usable {
+        request.headers_mut().remove(X_REQUEST_ID);
+    }
+    next.run(request).await
 }

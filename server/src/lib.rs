@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod content;
 pub mod credential_key;
+pub mod csp;
 pub mod embedded_db;
 pub mod http_server;
 pub mod http_stack;

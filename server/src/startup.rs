@@ -3,7 +3,7 @@
 use crate::{
     api_errors,
     cli::{BackendArgs, ServeArgs, StoreKind},
-    content, credential_key,
+    content, credential_key, csp,
     http_server::{self, ConnectionLimits},
     http_stack, identity,
     page_cache::{self, PageCache},
@@ -105,7 +105,7 @@ impl Application {
         let request_timeout = Duration::from_secs(settings.serve.request_timeout);
         Ok(Self {
             listener,
-            router: router(state, request_timeout),
+            router: router(state, request_timeout, settings.serve.hsts),
             limits: ConnectionLimits {
                 header_read_timeout: Duration::from_secs(settings.serve.header_timeout),
                 max_connections: usize::try_from(settings.serve.max_connections)
@@ -141,7 +141,7 @@ fn warn_if_site_not_split(options: &LeptosOptions) {
     }
 }
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+pub fn router(state: AppState, request_timeout: Duration, hsts: bool) -> Router {
     let routes = generate_route_list(App);
     let context = {
         let services = Arc::clone(&state.services);
@@ -162,6 +162,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     }
     let app = app
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route(
             app::subscribe::PATH,
             axum::routing::post(subscribe_api::subscribe),
@@ -173,6 +174,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             AppState,
             _,
         >(context, app::shell))
+        // Inside the page cache: a kept page keeps the policy made for its scripts.
+        .layer(middleware::from_fn(csp::hash_inline_scripts))
         .layer(middleware::from_fn_with_state(
             Arc::new(PageCache::default()),
             page_cache::serve,
@@ -183,7 +186,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             signed_api::require_signature,
         ))
         .with_state(state);
-    http_stack::layer(app, request_timeout)
+    http_stack::layer(app, request_timeout, hsts)
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
@@ -194,6 +197,23 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
         }
     }
+}
+
+/// Ready to serve everything: the store answers (as `/healthz`) and the identity provider can
+/// verify ID tokens (Cognito's keys are loaded).
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if let Err(err) = state.services.store.check().await {
+        tracing::error!(error = %app::error::describe(&err), "readiness: store failing");
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
+    }
+    if let Err(err) = state.services.identity.check_ready().await {
+        tracing::error!(error = %app::error::describe(&err), "readiness: identity provider not ready");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity provider not ready",
+        );
+    }
+    (StatusCode::OK, "ready")
 }
 
 /// The public keys ID tokens are signed with (what Cognito serves per user pool). With Cognito,

@@ -327,6 +327,8 @@ async fn a_store_outage_is_a_generic_error_never_already_subscribed() {
     let deployment = Deployment::new().await;
     let (_dir, app) = deployment.spawn().await;
     assert_eq!(app.get("/healthz").await.status(), 200);
+    // Ready: the table answers and the pool's keys are loaded.
+    assert_eq!(app.get("/readyz").await.status(), 200);
     let endpoint = moto_endpoint();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
@@ -347,6 +349,7 @@ async fn a_store_outage_is_a_generic_error_never_already_subscribed() {
     let body = json(failed).await;
     assert_eq!(body["message"], "Something went wrong. Please try again.");
     assert_eq!(app.get("/healthz").await.status(), 503);
+    assert_eq!(app.get("/readyz").await.status(), 503);
 }
 
 #[tokio::test]

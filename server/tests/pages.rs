@@ -135,6 +135,69 @@ async fn health_security_headers_and_compression() {
         .unwrap()
         .contains("default-src 'self'"));
     assert!(headers.contains_key("referrer-policy"));
+    assert!(!headers.contains_key("strict-transport-security"));
+}
+
+/// No `'unsafe-inline'` scripts: each page's inline scripts are allowed by their hashes, the same
+/// on a rendered page and on the kept copy served after it; other answers allow none.
+#[tokio::test]
+async fn the_policy_allows_exactly_the_pages_own_inline_scripts() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    for path in [
+        "/",
+        "/",
+        "/login",
+        "/post/function-as-a-service/",
+        "/no-such-page",
+    ] {
+        let response = app.get(path).await;
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let html = response.text().await.unwrap();
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        assert!(!policy.contains("ws:"), "{path}: {policy}");
+        let hashes = server::csp::inline_script_hashes(&html);
+        assert!(!hashes.is_empty(), "{path} has inline scripts");
+        for hash in hashes {
+            assert!(
+                policy.contains(&format!("'{hash}'")),
+                "{path}: {hash} not in {policy}"
+            );
+        }
+    }
+    let api = app.get("/api/stories").await;
+    let policy = api.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("script-src 'self' 'wasm-unsafe-eval';"),
+        "{policy}"
+    );
+}
+
+#[tokio::test]
+async fn hsts_only_when_asked_for() {
+    let dir = data_dir();
+    let env = [("STORIES_HSTS".to_owned(), "true".to_owned())];
+    let app = common::spawn_app_with(dir.path(), &env).await;
+    for path in ["/", "/api/stories", "/healthz"] {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=63072000",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_reports_the_store_and_the_identity_provider() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
 }
 
 #[tokio::test]
@@ -308,4 +371,66 @@ async fn a_new_data_directory_and_its_database_are_owner_only() {
         let path = entry.unwrap().path();
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
+}
+
+/// Every request has an id: the client's if it is usable, else a new one. It comes back in the
+/// answer and is in every log line written while serving the request (JSON logs here).
+#[tokio::test]
+async fn json_log_lines_carry_the_request_id() {
+    let dir = data_dir();
+    let env = [
+        ("STORIES_LOG_FORMAT".to_owned(), "json".to_owned()),
+        ("RUST_LOG".to_owned(), "info".to_owned()),
+    ];
+    let app = common::spawn_app_with(dir.path(), &env).await;
+    let response = app
+        .client
+        .post(app.url("/api/subscribe"))
+        .header("x-request-id", "test-run-42")
+        .header("accept", "application/json")
+        .form(&[("email", "logged@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "test-run-42");
+    let generated = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "<script>alert(1)</script>")
+        .send()
+        .await
+        .unwrap();
+    let generated = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    assert!(app
+        .get("/healthz")
+        .await
+        .headers()
+        .contains_key("x-request-id"));
+    // The lines are written as the requests end: wait for them (bounded).
+    let mut lines = Vec::new();
+    for _ in 0..50 {
+        lines = app.logs();
+        if lines.iter().any(|l| l.contains(&generated)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let of_subscribe: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["span"]["request_id"] == "test-run-42")
+        .collect();
+    // The subscribe's own event ("new subscriber") and the response line.
+    assert!(
+        of_subscribe
+            .iter()
+            .any(|l| l["fields"]["message"] == "new subscriber"),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains(&generated)), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("<script>")), "{lines:#?}");
 }

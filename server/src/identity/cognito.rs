@@ -279,6 +279,14 @@ impl IdentityProvider for CognitoIdentity {
         )
     }
 
+    /// Ready once the pool's keys are loaded (fetched now if they are not).
+    async fn check_ready(&self) -> Result<(), TokenError> {
+        match self.keys.current() {
+            Some(_) => Ok(()),
+            None => self.load_keys().await,
+        }
+    }
+
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
         let (caller, expires_at) = self.keys.verify(token).await?;
         Ok(VerifiedIdentity { caller, expires_at })

@@ -1,17 +1,10 @@
 //! Password checks off the request path, bounded: argon2id takes 19 MiB and tens of milliseconds
 //! of CPU per check, so sign-ins run them one at a time on a worker thread of their own, with a
 //! short queue, and what does not fit in the queue is refused at once instead of piling up
-//! (120 concurrent sign-ins used to grow the process by more than a gigabyte).
-//!
-//! The worker keeps one argon2 memory buffer and reuses it for every check. Allocating it per
-//! check (what `PasswordVerifier` does) grew the process by 19 MiB per sign-in, up to seven of
-//! them, even one at a time: after the first 19 MiB block is freed, glibc raises its mmap
-//! threshold and serves the next ones from its heap, where they fragment instead of going back.
+//! (120 concurrent sign-ins used to grow the process by more than a gigabyte). The 19 MiB go
+//! back to the system after each check (see `keep_large_allocations_out_of_the_heap` in main).
 
-use argon2::{
-    password_hash::{Output, PasswordHash},
-    Algorithm, Argon2, Block, Params, Version,
-};
+use super::users::verify_password;
 use std::sync::{mpsc, Arc};
 
 /// Checked when the user doesn't exist, so that both failures take the same time: a hash of a
@@ -19,49 +12,6 @@ use std::sync::{mpsc, Arc};
 /// (`Argon2::default()`, as `users::hash_password` makes them).
 pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$GEsoeELg836NwkU8ql6wXw$LzI/2vVC68de32vTHB6UJINn0tva1xbEsIMARA7UrQE";
-
-/// Hashes asking for more memory than this (256 MiB) are refused rather than checked: ours use
-/// 19 MiB.
-const MAX_BLOCKS: usize = 256 * 1024;
-
-/// Whether `password` matches the PHC string `phc`, computed in `memory` (grown if needed, never
-/// shrunk). A malformed or unsupported hash never matches. The comparison is constant-time.
-fn verify_with_memory(memory: &mut Vec<Block>, password: &str, phc: &str) -> bool {
-    let Ok(hash) = PasswordHash::new(phc) else {
-        return false;
-    };
-    let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
-        return false;
-    };
-    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
-        return false;
-    };
-    let version = match hash.version.map(Version::try_from).transpose() {
-        Ok(version) => version.unwrap_or_default(),
-        Err(_) => return false,
-    };
-    let Ok(params) = Params::try_from(&hash) else {
-        return false;
-    };
-    let mut salt_bytes = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
-        return false;
-    };
-    let blocks = params.block_count();
-    if blocks > MAX_BLOCKS {
-        return false;
-    }
-    if memory.len() < blocks {
-        memory.resize(blocks, Block::default());
-    }
-    let mut computed = [0u8; Output::MAX_LENGTH];
-    let computed = &mut computed[..expected.len()];
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password.as_bytes(), salt, computed, &mut memory[..blocks])
-        .ok()
-        .and_then(|()| Output::new(computed).ok())
-        .is_some_and(|computed| computed == expected)
-}
 
 /// How many checks may wait while one runs. A check takes ~20–60 ms, so a queued sign-in waits
 /// at most a few hundred milliseconds; anything beyond is answered "try again" at once.
@@ -92,9 +42,8 @@ impl PasswordWorker {
         std::thread::Builder::new()
             .name("password-checks".into())
             .spawn(move || {
-                let mut memory = Vec::new();
                 while let Ok(check) = receiver.recv() {
-                    let matches = verify_with_memory(&mut memory, &check.password, &check.hash);
+                    let matches = verify_password(&check.password, &check.hash);
                     // A caller that went away no longer needs its answer.
                     let _ = check.done.send(matches);
                 }
@@ -121,41 +70,8 @@ impl PasswordWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::users::{hash_password, verify_password};
-
-    #[test]
-    fn reused_memory_gives_the_same_answers_as_the_argon2_crate() {
-        let mut memory = Vec::new();
-        let hash = hash_password("right password").unwrap();
-        for (password, expected) in [
-            ("right password", true),
-            ("wrong password", false),
-            ("right password", true),
-            ("", false),
-        ] {
-            assert_eq!(
-                verify_with_memory(&mut memory, password, &hash),
-                expected,
-                "{password}"
-            );
-            assert_eq!(verify_password(password, &hash), expected);
-        }
-        for malformed in [
-            "",
-            "$argon2id$",
-            "not a hash",
-            "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$",
-        ] {
-            assert!(
-                !verify_with_memory(&mut memory, "x", malformed),
-                "{malformed}"
-            );
-        }
-        // A hash asking for absurd memory is refused, not allocated.
-        let huge = "$argon2id$v=19$m=4000000,t=1,p=1$GEsoeELg836NwkU8ql6wXw$LzI/2vVC68de32vTHB6UJINn0tva1xbEsIMARA7UrQE";
-        assert!(!verify_with_memory(&mut memory, "x", huge));
-        assert_eq!(memory.len(), 19456);
-    }
+    use crate::identity::users::hash_password;
+    use argon2::password_hash::PasswordHash;
 
     #[test]
     fn the_dummy_hash_costs_what_a_real_one_does() {

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     child: Child,
+    /// Every line the server wrote to standard error (its logs) so far.
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A data directory that outlives server restarts within one test.
@@ -38,17 +40,28 @@ pub async fn spawn_app(data_dir: &Path) -> TestApp {
 /// Starts the server with extra environment (e.g. the AWS-mode settings).
 pub async fn spawn_app_with(data_dir: &Path, env: &[(String, String)]) -> TestApp {
     let mut child = Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
-        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("LEPTOS_SITE_ROOT", site_root())
         .env("STORIES_DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")
+        // Last: a test's own settings win over these defaults.
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start serverless-stories");
+    // Logs are kept for the test to read, and still shown in the test's output.
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let kept = logs.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            eprintln!("{line}");
+            kept.lock().unwrap().push(line);
+        }
+    });
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
     let address = tokio::time::timeout(Duration::from_secs(30), async {
@@ -71,12 +84,18 @@ pub async fn spawn_app_with(data_dir: &Path, env: &[(String, String)]) -> TestAp
         address,
         client,
         child,
+        logs,
     }
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The log lines written so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
     }
 
     /// The server process's peak resident memory so far (Linux `VmHWM`), in KiB.
