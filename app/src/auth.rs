@@ -147,6 +147,7 @@ pub mod client {
 mod server_side {
     use super::*;
     use crate::{
+        audit,
         error::{describe, ApiErrorKind},
         identity::{SignInError, SignInStep, TokenError},
         services::Services,
@@ -227,7 +228,7 @@ mod server_side {
         let reservation = match services.throttle.reserve(client, username, Instant::now()) {
             Ok(reservation) => reservation,
             Err(throttled) => {
-                tracing::warn!(?client, "sign-in throttled");
+                audit::sign_in_throttled(username, client, throttled.retry_after.as_secs());
                 let minutes = throttled.retry_after.as_secs().div_ceil(60).max(1);
                 return Err(ApiError::new(
                     ApiErrorKind::TooManyRequests,
@@ -240,8 +241,16 @@ mod server_side {
         };
         let step = step(&services.identity).await;
         match &step {
-            Err(SignInError::IncorrectCredentials) => reservation.failed(),
-            Ok(_) => reservation.succeeded(),
+            Err(SignInError::IncorrectCredentials) => {
+                reservation.failed();
+                audit::sign_in_failed(username, client);
+            }
+            Ok(step) => {
+                reservation.succeeded();
+                if matches!(step, SignInStep::SignedIn { .. }) {
+                    audit::signed_in(username, client);
+                }
+            }
             Err(_) => reservation.refund(),
         }
         answer(username, step)
@@ -259,13 +268,10 @@ mod server_side {
             Ok(SignInStep::SignedIn {
                 id_token,
                 expires_in,
-            }) => {
-                tracing::info!(username, "signed in");
-                Ok(LoginStep::SignedIn(SignedIn {
-                    id_token,
-                    expires_in,
-                }))
-            }
+            }) => Ok(LoginStep::SignedIn(SignedIn {
+                id_token,
+                expires_in,
+            })),
             Ok(SignInStep::NewPasswordRequired { username, session }) => {
                 tracing::info!(%username, "signed in with a temporary password");
                 Ok(LoginStep::NewPasswordRequired(NewPasswordRequired {
@@ -275,7 +281,6 @@ mod server_side {
                 }))
             }
             Err(SignInError::IncorrectCredentials) => {
-                tracing::warn!("failed sign-in");
                 refused(ApiErrorKind::Unauthorized, INCORRECT_CREDENTIALS)
             }
             Err(SignInError::PasswordRefused(reason)) => Err(ApiError::bad_request(reason)),
@@ -331,12 +336,22 @@ mod server_side {
         };
         let now = time::OffsetDateTime::now_utc();
         let identity_id = format!("{}:{}", region.0, verified.caller.sub);
+        let (username, sub) = (
+            verified.caller.username.clone(),
+            verified.caller.sub.clone(),
+        );
         let credentials = minter
             .mint(verified.caller, now, verified.expires_at)
             .map_err(|e| {
-                tracing::error!(error = %e, "cannot mint credentials");
+                tracing::error!(error = %describe(&e), "cannot mint credentials");
                 ApiError::internal()
             })?;
+        audit::credentials_minted(
+            &username,
+            &sub,
+            &credentials.access_key_id,
+            credentials.expiration,
+        );
         Ok(CredentialsForIdentity {
             identity_id,
             credentials,

@@ -13,6 +13,8 @@ pub mod subscribe;
 pub mod subscriber_email;
 
 #[cfg(feature = "ssr")]
+pub mod audit;
+#[cfg(feature = "ssr")]
 pub mod identity;
 #[cfg(feature = "ssr")]
 pub mod login_throttle;

@@ -49,6 +49,13 @@ fn refuse(err: &SigV4Error) -> Response {
     )
 }
 
+/// The access key id an `Authorization` header names (`Credential=<key id>/…`), even when the
+/// rest of it is malformed: what the audit event of a refusal records.
+fn claimed_access_key_id(authorization: &str) -> Option<&str> {
+    let credential = &authorization[authorization.find("Credential=")? + "Credential=".len()..];
+    credential.split(['/', ',', ' ']).next()
+}
+
 pub async fn require_signature(
     State(api): State<Arc<SignedApi>>,
     request: Request,
@@ -85,12 +92,19 @@ pub async fn require_signature(
     let caller: Caller = match verified {
         Ok(caller) => caller,
         Err(err) => {
-            tracing::warn!(reason = %err, "refused a signed request");
+            let authorization = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|header| header.to_str().ok());
+            app::audit::signature_refused(
+                authorization.and_then(claimed_access_key_id),
+                &err.to_string(),
+            );
             return refuse(&err);
         }
     };
     if !caller.is_admin() {
-        tracing::warn!(username = %caller.username, "refused a non-admin caller");
+        app::audit::access_denied(&caller.username, parts.uri.path());
         let message = format!(
             "User: {} is not authorized to perform: execute-api:Invoke on resource: {}",
             caller.username,

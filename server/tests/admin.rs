@@ -275,6 +275,68 @@ async fn concurrent_logins(
     statuses
 }
 
+/// Security events are one structured line each under the `audit` target, with the client's
+/// text escaped.
+#[tokio::test]
+async fn sign_ins_credentials_and_refusals_are_audit_events() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let env = [
+        ("STORIES_LOG_FORMAT".to_owned(), "json".to_owned()),
+        ("RUST_LOG".to_owned(), "warn,audit=info".to_owned()),
+    ];
+    let app = common::spawn_app_with(dir.path(), &env).await;
+    assert_eq!(app.login("ada\nINFO forged line", "x").await.status(), 401);
+    let (_, credentials) = app.admin_credentials("ada", PASSWORD).await;
+    let key_id = credentials["Credentials"]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = app
+        .client
+        .get(app.url("/api/subscribers"))
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential={key_id}/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=00"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = app
+            .logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["target"] == "audit")
+            .collect();
+        if events.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let event = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["fields"]["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in {events:#?}"))
+            .clone()
+    };
+    let failed = event("sign_in_failed");
+    assert_eq!(failed["fields"]["username"], "ada\\nINFO forged line");
+    assert_eq!(failed["fields"]["client"], "Some(127.0.0.1)");
+    assert_eq!(event("signed_in")["fields"]["username"], "ada");
+    assert_eq!(
+        event("credentials_minted")["fields"]["access_key_id"],
+        key_id.as_str()
+    );
+    assert_eq!(
+        event("signature_refused")["fields"]["access_key_id"],
+        key_id.as_str()
+    );
+}
+
 mod tokens {
     use super::*;
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
