@@ -113,8 +113,14 @@ mod server_side {
             }
         };
         let cursor = cursor.filter(|c| !c.is_empty());
-        let page = store.page(cursor.as_deref(), limit).await.map_err(failed)?;
-        let total = store.count().await.map_err(failed)?;
+        let started = std::time::Instant::now();
+        let page = store.page(cursor.as_deref(), limit).await;
+        crate::store::observe("page", started, &page);
+        let page = page.map_err(failed)?;
+        let started = std::time::Instant::now();
+        let total = store.count().await;
+        crate::store::observe("count", started, &total);
+        let total = total.map_err(failed)?;
         tracing::info!(admin = %caller.0.username, rows = page.subscribers.len(), "listed subscribers");
         Ok(SubscriberPage {
             subscribers: page

@@ -15,34 +15,45 @@ pub fn untrusted(text: &str) -> String {
     escaped
 }
 
+/// Every security event is also counted (Prometheus, when served).
+fn count(event: &'static str) {
+    metrics::counter!("security_events_total", "event" => event).increment(1);
+}
+
 pub fn sign_in_failed(username: &str, client: Option<IpAddr>) {
+    count("sign_in_failed");
     tracing::warn!(target: "audit", event = "sign_in_failed", username = %untrusted(username),
         client = ?client, "failed sign-in");
 }
 
 pub fn sign_in_throttled(username: &str, client: Option<IpAddr>, retry_after_secs: u64) {
+    count("sign_in_throttled");
     tracing::warn!(target: "audit", event = "sign_in_throttled", username = %untrusted(username),
         client = ?client, retry_after_secs, "sign-in refused by the throttle");
 }
 
 pub fn signed_in(username: &str, client: Option<IpAddr>) {
+    count("signed_in");
     tracing::info!(target: "audit", event = "signed_in", username = %untrusted(username),
         client = ?client, "signed in");
 }
 
 pub fn credentials_minted(username: &str, sub: &str, access_key_id: &str, expiration: i64) {
+    count("credentials_minted");
     tracing::info!(target: "audit", event = "credentials_minted", username = %untrusted(username),
         sub = %untrusted(sub), access_key_id, expiration, "temporary credentials minted");
 }
 
 /// A signed request refused by the SigV4 layer; `access_key_id` as the request claimed it.
 pub fn signature_refused(access_key_id: Option<&str>, reason: &str) {
+    count("signature_refused");
     tracing::warn!(target: "audit", event = "signature_refused",
         access_key_id = %untrusted(access_key_id.unwrap_or("")), reason, "refused a signed request");
 }
 
 /// A correctly signed caller outside the admin group.
 pub fn access_denied(username: &str, path: &str) {
+    count("access_denied");
     tracing::warn!(target: "audit", event = "access_denied", username = %untrusted(username),
         path = %untrusted(path), "refused a caller outside the admin group");
 }

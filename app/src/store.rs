@@ -65,3 +65,17 @@ pub trait SubscriberStore: Send + Sync + 'static {
 
 /// How server functions reach the store: provided as Leptos context by the server.
 pub type SharedStore = std::sync::Arc<dyn SubscriberStore>;
+
+/// Records a store operation's latency and, if it failed, the error (Prometheus metrics when the
+/// server serves them; nothing otherwise).
+pub fn observe<T>(
+    operation: &'static str,
+    started: std::time::Instant,
+    result: &Result<T, StoreError>,
+) {
+    metrics::histogram!("store_operation_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!("store_errors_total", "operation" => operation).increment(1);
+    }
+}

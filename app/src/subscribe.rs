@@ -111,18 +111,30 @@ pub mod server_side {
     }
 
     pub async fn subscribe(store: &dyn SubscriberStore, input: &str) -> SubscribeResult {
-        let email =
-            SubscriberEmail::parse(input).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        match store
+        let outcome = |label: &'static str| {
+            metrics::counter!("subscribe_outcomes_total", "outcome" => label).increment(1);
+        };
+        let email = SubscriberEmail::parse(input).map_err(|e| {
+            outcome("invalid");
+            ApiError::bad_request(e.to_string())
+        })?;
+        let started = std::time::Instant::now();
+        let stored = store
             .subscribe(&email, time::OffsetDateTime::now_utc())
-            .await
-        {
+            .await;
+        crate::store::observe("subscribe", started, &stored);
+        match stored {
             Ok(Insert::Added) => {
+                outcome("subscribed");
                 tracing::info!("new subscriber");
                 Ok(SubscribeOutcome::Subscribed)
             }
-            Ok(Insert::AlreadyPresent) => Ok(SubscribeOutcome::AlreadySubscribed),
+            Ok(Insert::AlreadyPresent) => {
+                outcome("already_subscribed");
+                Ok(SubscribeOutcome::AlreadySubscribed)
+            }
             Err(err) => {
+                outcome("error");
                 tracing::error!(error = %crate::error::describe(&err), "subscribe failed");
                 Err(ApiError::unavailable())
             }

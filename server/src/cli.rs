@@ -172,6 +172,11 @@ pub struct ServeArgs {
     #[arg(long, env = "STORIES_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), global = true)]
     pub max_connections: u64,
 
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. 127.0.0.1:9100), on a listener of
+    /// their own. Off by default.
+    #[arg(long, env = "STORIES_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
     /// Send `Strict-Transport-Security` (browsers then use only HTTPS for this host for two
     /// years). Only for deployments served over TLS (behind a proxy that terminates it).
     #[arg(long, env = "STORIES_HSTS", global = true)]

@@ -14,6 +14,7 @@ pub mod embedded_db;
 pub mod http_server;
 pub mod http_stack;
 pub mod identity;
+pub mod metrics;
 pub mod page_cache;
 pub mod resources;
 pub mod secret_file;

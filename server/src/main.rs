@@ -90,13 +90,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
+            // One shutdown signal, for the site and the metrics listener.
+            let (stop, stopped) = tokio::sync::watch::channel(());
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop.send(());
+            });
+            let until_stopped = move || {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.changed().await;
+                }
+            };
+            if let Some(addr) = cli.serve.metrics_addr {
+                let (bound, serve) = server::metrics::start(addr, until_stopped()).await?;
+                // Printed before the site's line, which tests wait for.
+                println!("metrics on http://{bound}/metrics");
+                tracing::info!("metrics on http://{bound}/metrics");
+                tokio::spawn(serve);
+            }
             let settings = Settings::from_env(cli.data_dir, cli.serve, cli.backends)?;
             let app = Application::build(settings).await?;
             let addr = app.local_addr().context("reading the bound address")?;
             // Tests start the server on port 0 and read this line to find it.
             println!("listening on http://{addr}");
             tracing::info!("listening on http://{addr}");
-            app.run_until(shutdown_signal()).await
+            app.run_until(until_stopped()).await
         }
     }
 }

@@ -105,7 +105,12 @@ impl Application {
         let request_timeout = Duration::from_secs(settings.serve.request_timeout);
         Ok(Self {
             listener,
-            router: router(state, request_timeout, settings.serve.hsts),
+            router: router(
+                state,
+                request_timeout,
+                settings.serve.hsts,
+                settings.serve.metrics_addr.is_some(),
+            ),
             limits: ConnectionLimits {
                 header_read_timeout: Duration::from_secs(settings.serve.header_timeout),
                 max_connections: usize::try_from(settings.serve.max_connections)
@@ -141,7 +146,7 @@ fn warn_if_site_not_split(options: &LeptosOptions) {
     }
 }
 
-pub fn router(state: AppState, request_timeout: Duration, hsts: bool) -> Router {
+pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: bool) -> Router {
     let routes = generate_route_list(App);
     let context = {
         let services = Arc::clone(&state.services);
@@ -186,6 +191,12 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool) -> Router 
             signed_api::require_signature,
         ))
         .with_state(state);
+    // Per-request metrics only when they are served: the layer costs a little on every request.
+    let app = if metrics {
+        app.layer(middleware::from_fn(crate::metrics::record_request))
+    } else {
+        app
+    };
     http_stack::layer(app, request_timeout, hsts)
 }
 

@@ -434,3 +434,37 @@ async fn json_log_lines_carry_the_request_id() {
     assert!(lines.iter().any(|l| l.contains(&generated)), "{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("<script>")), "{lines:#?}");
 }
+
+/// Metrics are served only on their own listener, and count what happened.
+#[tokio::test]
+async fn metrics_on_their_own_port_count_a_subscribe() {
+    let dir = data_dir();
+    let env = [("STORIES_METRICS_ADDR".to_owned(), "127.0.0.1:0".to_owned())];
+    let app = common::spawn_app_with(dir.path(), &env).await;
+    let metrics_url = app.metrics_address.clone().expect("a metrics listener");
+    assert_eq!(app.subscribe("counted@example.com").await.status(), 200);
+    assert_eq!(app.subscribe("not an address").await.status(), 400);
+    assert_eq!(app.login("nobody", "wrong password").await.status(), 401);
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"subscribe_outcomes_total{outcome="subscribed"} 1"#,
+        r#"subscribe_outcomes_total{outcome="invalid"} 1"#,
+        r#"http_requests_total{route="/api/subscribe",method="POST",status="200"} 1"#,
+        r#"security_events_total{event="sign_in_failed"} 1"#,
+        r#"store_operation_seconds_count{operation="subscribe"} 1"#,
+        r#"serverless_stories_build_info{version=""#,
+        "http_request_duration_seconds_bucket{",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+    // Not on the site's own port.
+    assert_eq!(app.get("/metrics").await.status(), 404);
+}

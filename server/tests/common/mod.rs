@@ -17,6 +17,8 @@ use tokio::{
 
 pub struct TestApp {
     pub address: String,
+    /// `http://…/metrics` when the server serves metrics (`STORIES_METRICS_ADDR`).
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     child: Child,
     /// Every line the server wrote to standard error (its logs) so far.
@@ -64,10 +66,14 @@ pub async fn spawn_app_with(data_dir: &Path, env: &[(String, String)]) -> TestAp
     });
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
+    let (address, metrics_address) = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut metrics_address = None;
         while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some(metrics) = line.strip_prefix("metrics on ") {
+                metrics_address = Some(metrics.to_owned());
+            }
             if let Some(address) = line.strip_prefix("listening on ") {
-                return address.to_owned();
+                return (address.to_owned(), metrics_address);
             }
         }
         panic!("server exited before listening");
@@ -82,6 +88,7 @@ pub async fn spawn_app_with(data_dir: &Path, env: &[(String, String)]) -> TestAp
         .expect("HTTP client");
     TestApp {
         address,
+        metrics_address,
         client,
         child,
         logs,
