@@ -334,6 +334,25 @@ mod server_side {
                 return Err(ApiError::unavailable());
             }
         };
+        // Signed out everywhere since (password changed, user removed): the token is no good.
+        match services
+            .identity
+            .session_stands(&verified.caller, verified.authenticated_at)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(sub = %verified.caller.sub, "refused an ID token of a revoked session");
+                return Err(ApiError::new(
+                    ApiErrorKind::Unauthorized,
+                    "Invalid login token.",
+                ));
+            }
+            Err(err) => {
+                tracing::error!(error = %describe(&err), "cannot check a session");
+                return Err(ApiError::unavailable());
+            }
+        }
         let now = time::OffsetDateTime::now_utc();
         let identity_id = format!("{}:{}", region.0, verified.caller.sub);
         let (username, sub) = (
@@ -341,7 +360,12 @@ mod server_side {
             verified.caller.sub.clone(),
         );
         let credentials = minter
-            .mint(verified.caller, now, verified.expires_at)
+            .mint(
+                verified.caller,
+                verified.authenticated_at,
+                now,
+                verified.expires_at,
+            )
             .map_err(|e| {
                 tracing::error!(error = %describe(&e), "cannot mint credentials");
                 ApiError::internal()

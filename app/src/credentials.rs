@@ -131,6 +131,19 @@ mod minting {
         caller: Caller,
         /// Expiry, Unix seconds.
         exp: i64,
+        /// When the caller signed in (the ID token's `auth_time`), Unix seconds: credentials from
+        /// a session revoked since are refused. (0 in credentials minted before it existed.)
+        #[serde(default)]
+        auth: i64,
+    }
+
+    /// What a valid session token says: the secret to check the signature with, who, and when
+    /// they signed in.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ResolvedCredentials {
+        pub secret: String,
+        pub caller: Caller,
+        pub authenticated_at: OffsetDateTime,
     }
 
     /// Why claimed credentials were refused.
@@ -156,6 +169,7 @@ mod minting {
         pub fn mint(
             &self,
             caller: Caller,
+            authenticated_at: OffsetDateTime,
             now: OffsetDateTime,
             not_after: OffsetDateTime,
         ) -> Result<TemporaryCredentials, CredentialKeyError> {
@@ -166,6 +180,7 @@ mod minting {
                 akid: access_key_id.clone(),
                 caller,
                 exp: expiration,
+                auth: authenticated_at.unix_timestamp(),
             };
             let claims = serde_json::to_vec(&claims).expect("claims serialize");
             let mac = self
@@ -193,7 +208,7 @@ mod minting {
             access_key_id: &str,
             session_token: Option<&str>,
             now: OffsetDateTime,
-        ) -> Result<(String, Caller), CredentialError> {
+        ) -> Result<ResolvedCredentials, CredentialError> {
             let token = session_token.ok_or(CredentialError::Invalid)?;
             let (claims_b64, mac_b64) = token.split_once('.').ok_or(CredentialError::Invalid)?;
             let claims = URL_SAFE_NO_PAD
@@ -214,7 +229,12 @@ mod minting {
             if claims.exp <= now.unix_timestamp() {
                 return Err(CredentialError::Expired);
             }
-            Ok((self.key.secret_for(&claims.akid), claims.caller))
+            Ok(ResolvedCredentials {
+                secret: self.key.secret_for(&claims.akid),
+                caller: claims.caller,
+                authenticated_at: OffsetDateTime::from_unix_timestamp(claims.auth)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            })
         }
     }
 
@@ -257,37 +277,44 @@ mod minting {
             minter: &CredentialMinter,
             creds: &TemporaryCredentials,
             now: OffsetDateTime,
-        ) -> Result<(String, Caller), CredentialError> {
+        ) -> Result<ResolvedCredentials, CredentialError> {
             minter.resolve(&creds.access_key_id, Some(&creds.session_token), now)
         }
 
         #[test]
         fn minted_credentials_resolve_to_their_secret_and_caller() {
             let now = OffsetDateTime::now_utc();
+            let signed_in = now - time::Duration::minutes(20);
             let creds = minter(1)
-                .mint(admin(), now, now + time::Duration::hours(5))
+                .mint(admin(), signed_in, now, now + time::Duration::hours(5))
                 .unwrap();
             assert!(creds.access_key_id.starts_with("ASIA"));
             assert_eq!(creds.access_key_id.len(), 20);
             assert_eq!(creds.expiration, (now + MAX_LIFETIME).unix_timestamp());
-            let (secret, caller) = resolve(&minter(1), &creds, now).unwrap();
-            assert_eq!(secret, creds.secret_key);
-            assert_eq!(caller, admin());
-            assert!(caller.is_admin());
+            let resolved = resolve(&minter(1), &creds, now).unwrap();
+            assert_eq!(resolved.secret, creds.secret_key);
+            assert_eq!(resolved.caller, admin());
+            assert!(resolved.caller.is_admin());
+            assert_eq!(
+                resolved.authenticated_at.unix_timestamp(),
+                signed_in.unix_timestamp()
+            );
         }
 
         #[test]
         fn credentials_never_outlive_the_token() {
             let now = OffsetDateTime::now_utc();
             let token_exp = now + time::Duration::minutes(10);
-            let creds = minter(1).mint(admin(), now, token_exp).unwrap();
+            let creds = minter(1).mint(admin(), now, now, token_exp).unwrap();
             assert_eq!(creds.expiration, token_exp.unix_timestamp());
         }
 
         #[test]
         fn expired_credentials_are_reported_as_expired() {
             let now = OffsetDateTime::now_utc();
-            let creds = minter(1).mint(admin(), now, now + MAX_LIFETIME).unwrap();
+            let creds = minter(1)
+                .mint(admin(), now, now, now + MAX_LIFETIME)
+                .unwrap();
             let later = now + MAX_LIFETIME + time::Duration::seconds(1);
             assert_eq!(
                 resolve(&minter(1), &creds, later),
@@ -298,7 +325,9 @@ mod minting {
         #[test]
         fn tampered_foreign_or_mismatched_tokens_are_invalid() {
             let now = OffsetDateTime::now_utc();
-            let creds = minter(1).mint(admin(), now, now + MAX_LIFETIME).unwrap();
+            let creds = minter(1)
+                .mint(admin(), now, now, now + MAX_LIFETIME)
+                .unwrap();
             // Another server key.
             assert_eq!(
                 resolve(&minter(2), &creds, now),
@@ -315,7 +344,9 @@ mod minting {
                 Err(CredentialError::Invalid)
             );
             // A valid token paired with another access key id.
-            let other = minter(1).mint(admin(), now, now + MAX_LIFETIME).unwrap();
+            let other = minter(1)
+                .mint(admin(), now, now, now + MAX_LIFETIME)
+                .unwrap();
             assert_eq!(
                 minter(1).resolve(&other.access_key_id, Some(&creds.session_token), now),
                 Err(CredentialError::Invalid)

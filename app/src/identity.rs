@@ -6,10 +6,13 @@ use crate::credentials::Caller;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// A verified ID token: who it names, and when it stops being valid.
+/// A verified ID token: who it names, when they signed in, and when it stops being valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedIdentity {
     pub caller: Caller,
+    /// The sign-in the token comes from (`auth_time`): sessions from before a revocation are
+    /// refused.
+    pub authenticated_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
 
@@ -73,6 +76,18 @@ pub trait IdentityProvider: Send + Sync + 'static {
 
     /// Checks an ID token's signature, algorithm, issuer, audience, use and expiry.
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError>;
+
+    /// Whether a session of `caller` that signed in at `authenticated_at` still stands: the user
+    /// still exists and nothing revoked their sessions since (a password change, removal).
+    /// Providers that can't tell (a Cognito pool: its ID tokens stand until they expire) say yes.
+    async fn session_stands(
+        &self,
+        caller: &Caller,
+        authenticated_at: OffsetDateTime,
+    ) -> Result<bool, TokenError> {
+        let _ = (caller, authenticated_at);
+        Ok(true)
+    }
 
     /// Whether ID tokens can be verified now (the keys are at hand), for `/readyz`.
     async fn check_ready(&self) -> Result<(), TokenError> {

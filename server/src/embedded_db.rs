@@ -42,6 +42,9 @@ const MIGRATIONS: &[&str] = &[
         BEGIN UPDATE subscriber_count SET n = n + 1 WHERE id = 1; END;
     CREATE TRIGGER subscriber_removed AFTER DELETE ON subscribers
         BEGIN UPDATE subscriber_count SET n = n - 1 WHERE id = 1; END;",
+    // Sessions (ID tokens, and credentials minted from them) of a user that signed in before
+    // this time (Unix seconds) are revoked: a password change moves it to now.
+    "ALTER TABLE users ADD COLUMN valid_after INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -470,7 +473,8 @@ mod tests {
         let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
         conn.execute_batch(
             "DROP TRIGGER subscriber_added; DROP TRIGGER subscriber_removed;
-             DROP TABLE subscriber_count; PRAGMA user_version = 2;
+             DROP TABLE subscriber_count; ALTER TABLE users DROP COLUMN valid_after;
+             PRAGMA user_version = 2;
              INSERT INTO subscribers VALUES ('a@x.org', 'a@x.org', '2026-01-01T00:00:00Z');
              INSERT INTO subscribers VALUES ('b@x.org', 'b@x.org', '2026-01-01T00:00:00Z');",
         )

@@ -6,6 +6,7 @@ use crate::sigv4_verifier::{IncomingRequest, SigV4Error, Verifier};
 use app::{
     credentials::{Caller, CredentialError, CredentialMinter},
     error::{ApiError, ApiErrorKind},
+    identity::{SharedIdentity, TokenError},
 };
 use axum::{
     body::Body,
@@ -14,7 +15,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, StatusCode};
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
 
 /// Admin calls carry no or tiny bodies.
 const MAX_SIGNED_BODY: usize = 64 * 1024;
@@ -22,6 +27,42 @@ const MAX_SIGNED_BODY: usize = 64 * 1024;
 pub struct SignedApi {
     pub verifier: Verifier,
     pub minter: Arc<CredentialMinter>,
+    /// Asked whether the session the credentials come from still stands (not revoked).
+    pub identity: SharedIdentity,
+    pub sessions: SessionCache,
+}
+
+/// How long an answer of the identity provider about a session is reused: a revoked admin's
+/// credentials stop working within this long, and a burst of admin calls costs one lookup.
+const SESSION_CHECK_TTL: Duration = Duration::from_secs(2);
+/// More sessions than this checked within the TTL: start over rather than grow.
+const MAX_CACHED_SESSIONS: usize = 10_000;
+
+/// Recent answers to "does this session still stand", by access key id.
+#[derive(Default)]
+pub struct SessionCache {
+    answers: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl SessionCache {
+    fn get(&self, access_key_id: &str, now: Instant) -> Option<bool> {
+        let answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        answers
+            .get(access_key_id)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < SESSION_CHECK_TTL)
+            .map(|(stands, _)| *stands)
+    }
+
+    fn put(&self, access_key_id: &str, stands: bool, now: Instant) {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if answers.len() >= MAX_CACHED_SESSIONS {
+            answers.retain(|_, (_, at)| now.saturating_duration_since(*at) < SESSION_CHECK_TTL);
+            if answers.len() >= MAX_CACHED_SESSIONS {
+                answers.clear();
+            }
+        }
+        answers.insert(access_key_id.to_owned(), (stands, now));
+    }
 }
 
 /// API Gateway's answer to a refused request: 403 with `{"message": …}` and the error type in
@@ -56,6 +97,24 @@ fn claimed_access_key_id(authorization: &str) -> Option<&str> {
     credential.split(['/', ',', ' ']).next()
 }
 
+async fn session_stands(
+    api: &SignedApi,
+    caller: &Caller,
+    access_key_id: &str,
+    authenticated_at: time::OffsetDateTime,
+) -> Result<bool, TokenError> {
+    let now = Instant::now();
+    if let Some(stands) = api.sessions.get(access_key_id, now) {
+        return Ok(stands);
+    }
+    let stands = api
+        .identity
+        .session_stands(caller, authenticated_at)
+        .await?;
+    api.sessions.put(access_key_id, stands, now);
+    Ok(stands)
+}
+
 pub async fn require_signature(
     State(api): State<Arc<SignedApi>>,
     request: Request,
@@ -84,11 +143,31 @@ pub async fn require_signature(
     let verified = api.verifier.verify(&incoming, now, |claimed| {
         api.minter
             .resolve(claimed.access_key_id, claimed.session_token, now.into())
+            .map(|resolved| {
+                let session = (claimed.access_key_id.to_owned(), resolved.authenticated_at);
+                (resolved.secret, (resolved.caller, session))
+            })
             .map_err(|err| match err {
                 CredentialError::Invalid => SigV4Error::InvalidToken,
                 CredentialError::Expired => SigV4Error::ExpiredToken,
             })
     });
+    // A correct signature from a revoked session (password changed, user removed) is refused
+    // like an unknown token.
+    let verified = match verified {
+        Ok((caller, (access_key_id, authenticated_at))) => {
+            match session_stands(&api, &caller, &access_key_id, authenticated_at).await {
+                Ok(true) => Ok(caller),
+                Ok(false) => Err(SigV4Error::InvalidToken),
+                Err(err) => {
+                    tracing::error!(error = %app::error::describe(&err), "cannot check a session");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                        .into_response();
+                }
+            }
+        }
+        Err(err) => Err(err),
+    };
     let caller: Caller = match verified {
         Ok(caller) => caller,
         Err(err) => {

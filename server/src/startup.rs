@@ -159,6 +159,8 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
     let signed_api = Arc::new(SignedApi {
         verifier: Verifier::new(state.services.region.0.clone(), SIGV4_SERVICE),
         minter: state.services.minter.clone(),
+        identity: state.services.identity.clone(),
+        sessions: Default::default(),
     });
     let mut app = Router::new();
     if state.bench_baselines {

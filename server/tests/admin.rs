@@ -337,6 +337,82 @@ async fn sign_ins_credentials_and_refusals_are_audit_events() {
     );
 }
 
+/// `serverless-stories admin …` against `dir`, with the password (if any) on standard input.
+fn admin_cli(dir: &std::path::Path, args: &[&str], password: Option<&str>) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
+        .arg("admin")
+        .args(args)
+        .env("STORIES_DATA_DIR", dir)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    if let Some(password) = password {
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "admin {args:?}");
+}
+
+/// Polls a signed listing until it is refused (bounded: 10 s); whether it was.
+async fn refused_soon(app: &TestApp, creds: &Value) -> bool {
+    for _ in 0..50 {
+        if signed_get(app, creds, "/api/subscribers").await.status() == 403 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_removed_admin_loses_the_token_at_once_and_the_credentials_within_seconds() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    assert_eq!(
+        signed_get(&app, &creds, "/api/subscribers").await.status(),
+        200
+    );
+    admin_cli(dir.path(), &["remove", "ada"], None);
+    let response = app.credentials(&token).await;
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["message"], "Invalid login token.");
+    assert!(
+        refused_soon(&app, &creds).await,
+        "still listing after removal"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_sessions_of_the_old_one() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    // Sessions are compared in whole seconds (the token's `auth_time`).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    admin_cli(
+        dir.path(),
+        &["passwd", "ada", "--password-stdin"],
+        Some("a brand new password"),
+    );
+    assert_eq!(app.credentials(&token).await.status(), 401);
+    assert!(
+        refused_soon(&app, &creds).await,
+        "old credentials still list"
+    );
+    let (_, fresh) = app.admin_credentials("ada", "a brand new password").await;
+    assert_eq!(
+        signed_get(&app, &fresh, "/api/subscribers").await.status(),
+        200
+    );
+}
+
 mod tokens {
     use super::*;
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
@@ -381,13 +457,28 @@ mod tokens {
             .await
             .unwrap();
         let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+        // The claims name ada (a user that exists: a token for nobody gets no credentials).
+        let ada: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(good.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         let rs256 = |claims: &Value| {
+            let mut claims = claims.clone();
+            claims["sub"] = ada["sub"].clone();
+            claims["cognito:username"] = ada["cognito:username"].clone();
             let mut header = Header::new(Algorithm::RS256);
             header.kid = Some(kid.clone());
-            jsonwebtoken::encode(&header, claims, &key).unwrap()
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
         };
-        // Sanity: a well-formed token of ours is accepted.
+        // Sanity: a well-formed token of ours is accepted; the same for a user that doesn't exist
+        // (or was removed) is not.
         assert_eq!(app.credentials(&rs256(&claims(&[]))).await.status(), 200);
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.clone());
+        let nobody = jsonwebtoken::encode(&header, &claims(&[]), &key).unwrap();
+        assert_eq!(app.credentials(&nobody).await.status(), 401);
 
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

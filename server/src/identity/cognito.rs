@@ -288,8 +288,7 @@ impl IdentityProvider for CognitoIdentity {
     }
 
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
-        let (caller, expires_at) = self.keys.verify(token).await?;
-        Ok(VerifiedIdentity { caller, expires_at })
+        self.keys.verify(token).await
     }
 }
 
@@ -329,10 +328,7 @@ impl JwksCache {
             .clone()
     }
 
-    pub async fn verify(
-        &self,
-        token: &str,
-    ) -> Result<(app::credentials::Caller, time::OffsetDateTime), TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
         let header = read_header(token)?;
         let kid = header
             .kid
@@ -556,7 +552,7 @@ mod tests {
             let server = key_server(old_key.jwks()).await;
             let cache = JwksCache::new(server.url.clone(), rules(), Duration::ZERO).unwrap();
 
-            let (caller, _) = cache.verify(&token(&old_key)).await.unwrap();
+            let caller = cache.verify(&token(&old_key)).await.unwrap().caller;
             assert_eq!(caller.username, "ada");
             cache.verify(&token(&old_key)).await.unwrap();
             assert_eq!(server.fetches.load(Ordering::SeqCst), 1, "cached");

@@ -109,9 +109,22 @@ impl IdentityProvider for EmbeddedIdentity {
         Err(SignInError::SessionExpired)
     }
 
+    /// A removed user's sessions, and those from before their password changed, are over.
+    async fn session_stands(
+        &self,
+        caller: &Caller,
+        authenticated_at: OffsetDateTime,
+    ) -> Result<bool, TokenError> {
+        let user = self
+            .users
+            .find_by_sub(&caller.sub)
+            .await
+            .map_err(|e| TokenError::Unavailable(e.into()))?;
+        Ok(user.is_some_and(|user| authenticated_at.unix_timestamp() >= user.valid_after))
+    }
+
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
-        let (caller, expires_at) = self.verifier.verify(token)?;
-        Ok(VerifiedIdentity { caller, expires_at })
+        self.verifier.verify(token)
     }
 }
 

@@ -3,7 +3,10 @@
 //! The embedded provider signs them with an RSA key generated on first start and kept in the
 //! data directory (owner-only permissions); its public half is served at `/.well-known/jwks.json`.
 
-use app::{credentials::Caller, identity::TokenError};
+use app::{
+    credentials::Caller,
+    identity::{TokenError, VerifiedIdentity},
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::{
@@ -97,7 +100,7 @@ impl IdTokenVerifier {
 
     /// Checks the signature (RS256 only, key chosen by `kid`), issuer, audience, `token_use` and
     /// expiry; returns who the token names.
-    pub fn verify(&self, token: &str) -> Result<(Caller, OffsetDateTime), TokenError> {
+    pub fn verify(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
         self.verify_with_header(token, read_header(token)?)
     }
 
@@ -106,7 +109,7 @@ impl IdTokenVerifier {
         &self,
         token: &str,
         header: Header,
-    ) -> Result<(Caller, OffsetDateTime), TokenError> {
+    ) -> Result<VerifiedIdentity, TokenError> {
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Invalid(format!(
                 "algorithm {:?} is not accepted",
@@ -139,16 +142,19 @@ impl IdTokenVerifier {
                 claims.token_use
             )));
         }
-        let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        Ok((
-            Caller {
+        let time = |seconds| {
+            OffsetDateTime::from_unix_timestamp(seconds)
+                .map_err(|e| TokenError::Invalid(e.to_string()))
+        };
+        Ok(VerifiedIdentity {
+            caller: Caller {
                 sub: claims.sub,
                 username: claims.username,
                 groups: claims.groups,
             },
-            expires_at,
-        ))
+            authenticated_at: time(claims.auth_time)?,
+            expires_at: time(claims.exp)?,
+        })
     }
 }
 
@@ -276,9 +282,9 @@ mod tests {
         let token = first
             .issue(&caller(), &rules(), OffsetDateTime::now_utc())
             .unwrap();
-        let (who, _) = IdTokenVerifier::new(again.jwks(), rules())
+        let verified = IdTokenVerifier::new(again.jwks(), rules())
             .verify(&token)
             .unwrap();
-        assert_eq!(who, caller());
+        assert_eq!(verified.caller, caller());
     }
 }

@@ -70,6 +70,8 @@ pub struct User {
     pub username: String,
     pub sub: String,
     pub password_hash: String,
+    /// Sessions that signed in before this (Unix seconds) are revoked.
+    pub valid_after: i64,
     pub groups: Vec<String>,
     pub created_at: OffsetDateTime,
 }
@@ -102,7 +104,7 @@ async fn hash_off_runtime(password: Password) -> Result<String, UserError> {
 }
 
 /// The columns `row_to_parts` reads, in its order.
-const USER_COLUMNS: &str = "username, sub, password_hash, groups, created_at";
+const USER_COLUMNS: &str = "username, sub, password_hash, groups, created_at, valid_after";
 
 #[derive(Clone)]
 pub struct UserDirectory {
@@ -131,6 +133,7 @@ impl UserDirectory {
             password_hash: hash,
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             created_at: OffsetDateTime::now_utc(),
+            valid_after: 0,
         };
         let row = user.clone();
         let created_at = row.created_at.format(&Rfc3339).map_err(store_error)?;
@@ -174,6 +177,24 @@ impl UserDirectory {
         row.map(parts_to_user).transpose()
     }
 
+    /// The user a token's `sub` names, if they still exist.
+    pub async fn find_by_sub(&self, sub: &str) -> Result<Option<User>, UserError> {
+        let sub = sub.to_owned();
+        let row = self
+            .db
+            .with_conn(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE sub = ?1"),
+                    params![sub],
+                    row_to_parts,
+                )
+                .optional()
+            })
+            .await
+            .map_err(store_error)?;
+        row.map(parts_to_user).transpose()
+    }
+
     pub async fn list(&self) -> Result<Vec<User>, UserError> {
         let rows = self
             .db
@@ -208,9 +229,10 @@ impl UserDirectory {
         let updated = self
             .db
             .write(move |conn| {
+                // The old password's sessions end with it.
                 conn.execute(
-                    "UPDATE users SET password_hash = ?1 WHERE username = ?2",
-                    params![hash, name],
+                    "UPDATE users SET password_hash = ?1, valid_after = ?3 WHERE username = ?2",
+                    params![hash, name, OffsetDateTime::now_utc().unix_timestamp()],
                 )
             })
             .await
@@ -222,7 +244,7 @@ impl UserDirectory {
     }
 }
 
-type UserParts = (String, String, String, String, String);
+type UserParts = (String, String, String, String, String, i64);
 
 fn row_to_parts(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserParts> {
     Ok((
@@ -231,13 +253,15 @@ fn row_to_parts(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserParts> {
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
 fn parts_to_user(
-    (username, sub, password_hash, groups, created_at): UserParts,
+    (username, sub, password_hash, groups, created_at, valid_after): UserParts,
 ) -> Result<User, UserError> {
     Ok(User {
+        valid_after,
         username,
         sub,
         password_hash,
