@@ -25,6 +25,8 @@ export function awsMode(binary: string, root: string, port: number, dataDir: str
     STORIES_STORE: "dynamodb",
     STORIES_IDENTITY: "cognito",
     STORIES_DATA_DIR: awsDataDir,
+    // The tests subscribe many addresses from one client.
+    STORIES_SUBSCRIBE_LIMIT: "0",
     RUST_LOG: "warn",
   };
   if (!process.env.E2E_AWS_FIXTURE) {

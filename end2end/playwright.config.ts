@@ -71,6 +71,8 @@ export default defineConfig({
         LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
         LEPTOS_SITE_ROOT: path.join(root, "target/site"),
         STORIES_DATA_DIR: dataDir,
+        // The tests subscribe many addresses from one client.
+        STORIES_SUBSCRIBE_LIMIT: "0",
         RUST_LOG: "warn",
       },
     },

@@ -51,6 +51,18 @@ pub fn signature_refused(access_key_id: Option<&str>, reason: &str) {
         access_key_id = %untrusted(access_key_id.unwrap_or("")), reason, "refused a signed request");
 }
 
+pub fn subscribe_limited(client: Option<IpAddr>) {
+    count("subscribe_limited");
+    tracing::warn!(target: "audit", event = "subscribe_limited", client = ?client,
+        "subscribe refused by the per-client limit");
+}
+
+pub fn honeypot_filled(client: Option<IpAddr>) {
+    count("honeypot_filled");
+    tracing::info!(target: "audit", event = "honeypot_filled", client = ?client,
+        "a bot filled the honeypot; nothing stored");
+}
+
 /// A correctly signed caller outside the admin group.
 pub fn access_denied(username: &str, path: &str) {
     count("access_denied");

@@ -148,13 +148,18 @@ mod server_side {
     use super::*;
     use crate::{
         audit,
+        client_address::ClientAddress,
         error::{describe, ApiErrorKind},
         identity::{SignInError, SignInStep, TokenError},
         services::Services,
     };
     use std::{net::SocketAddr, time::Instant};
 
+    /// The client as the server resolved it (trusted proxies applied), else the TCP peer.
     async fn client_ip() -> Option<std::net::IpAddr> {
+        if let Ok(client) = leptos_axum::extract::<axum::Extension<ClientAddress>>().await {
+            return Some(client.0 .0);
+        }
         leptos_axum::extract::<axum::extract::ConnectInfo<SocketAddr>>()
             .await
             .ok()

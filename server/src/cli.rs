@@ -177,6 +177,26 @@ pub struct ServeArgs {
     #[arg(long, env = "STORIES_METRICS_ADDR", global = true)]
     pub metrics_addr: Option<std::net::SocketAddr>,
 
+    /// Subscribes one client may make a minute (bursts up to as many); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "STORIES_SUBSCRIBE_LIMIT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub subscribe_limit: u32,
+
+    /// Networks of the proxies in front of the server (comma-separated CIDRs, e.g.
+    /// `10.0.0.0/8,127.0.0.1/32`): for requests from them, the client is the right-most address
+    /// in `X-Forwarded-For` that is not one of them. Default: none (the TCP peer is the client).
+    #[arg(
+        long,
+        env = "STORIES_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Send `Strict-Transport-Security` (browsers then use only HTTPS for this host for two
     /// years). Only for deployments served over TLS (behind a proxy that terminates it).
     #[arg(long, env = "STORIES_HSTS", global = true)]

@@ -3,6 +3,7 @@
 use crate::{
     api_errors,
     cli::{BackendArgs, ServeArgs, StoreKind},
+    client_address::{self, TrustedProxies},
     content, credential_key, csp,
     http_server::{self, ConnectionLimits},
     http_stack, identity,
@@ -12,6 +13,7 @@ use crate::{
     sigv4_verifier::Verifier,
     state::{AppState, ServerState},
     store, subscribe_api,
+    subscribe_limit::SubscribeLimit,
 };
 use anyhow::Context;
 use app::{
@@ -98,6 +100,8 @@ impl Application {
             services: Arc::new(services),
             jwks: identity.jwks,
             bench_baselines: settings.serve.bench_baselines,
+            subscribe_limit: SubscribeLimit::new(settings.serve.subscribe_limit),
+            trusted_proxies: Arc::new(TrustedProxies(settings.serve.trusted_proxies.clone())),
         });
         let listener = TcpListener::bind(settings.leptos.site_addr)
             .await
@@ -191,6 +195,11 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
         .layer(middleware::from_fn_with_state(
             signed_api,
             signed_api::require_signature,
+        ))
+        // Outermost of these: every handler and limit sees the resolved client.
+        .layer(middleware::from_fn_with_state(
+            state.trusted_proxies.clone(),
+            client_address::resolve,
         ))
         .with_state(state);
     // Per-request metrics only when they are served: the layer costs a little on every request.

@@ -18,6 +18,8 @@ pub struct ServerState {
     pub jwks: Option<Arc<Jwks>>,
     /// Serve `POST /bench/noop` for `scripts/bench`.
     pub bench_baselines: bool,
+    pub subscribe_limit: crate::subscribe_limit::SubscribeLimit,
+    pub trusted_proxies: Arc<crate::client_address::TrustedProxies>,
 }
 
 impl AppState {

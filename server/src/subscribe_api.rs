@@ -3,19 +3,39 @@
 
 use crate::state::AppState;
 use app::{
-    error::ApiError,
-    subscribe::{server_side, SubscribeResult},
+    client_address::ClientAddress,
+    error::{ApiError, ApiErrorKind},
+    subscribe::{server_side, SubscribeOutcome, SubscribeResult, TOO_MANY_ATTEMPTS},
 };
 use axum::{
     body::Bytes,
     extract::State,
     response::{IntoResponse, Response},
-    Json,
+    Extension, Json,
 };
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use std::time::Instant;
 
-pub async fn subscribe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn subscribe(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientAddress>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let allowed = client.is_none_or(|Extension(ClientAddress(client))| {
+        state.subscribe_limit.allow(client, Instant::now())
+    });
     let (input, result) = match server_side::read_form(&body) {
+        Ok(form) if !allowed => {
+            app::audit::subscribe_limited(client.map(|Extension(c)| c.0));
+            let limited = ApiError::new(ApiErrorKind::TooManyRequests, TOO_MANY_ATTEMPTS);
+            (form.email, Err(limited))
+        }
+        Ok(form) if form.is_bot() => {
+            // The answer a person would get, and nothing stored.
+            app::audit::honeypot_filled(client.map(|Extension(c)| c.0));
+            (form.email, Ok(SubscribeOutcome::Subscribed))
+        }
         Ok(form) => {
             let result = server_side::subscribe(state.services.store.as_ref(), &form.email).await;
             (form.email, result)

@@ -280,3 +280,144 @@ async fn without_javascript_the_form_post_redirects_to_a_page_showing_the_outcom
     );
     assert!(!html.contains("<b>bold</b>"));
 }
+
+/// A subscribe from `source` (a loopback address), optionally through a proxy's header.
+async fn subscribe_from(
+    app: &common::TestApp,
+    source: [u8; 4],
+    forwarded_for: Option<&str>,
+    email: &str,
+) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut request = client
+        .post(app.url("/api/subscribe"))
+        .header("accept", "application/json")
+        .form(&[("email", email)]);
+    if let Some(forwarded) = forwarded_for {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    request.send().await.unwrap()
+}
+
+/// One client posting address after address is refused after its limit, with and without
+/// JavaScript, while another client still subscribes.
+#[tokio::test]
+async fn a_client_over_its_subscribe_limit_gets_429_and_others_do_not() {
+    let dir = data_dir();
+    let env = [("STORIES_SUBSCRIBE_LIMIT".to_owned(), "5".to_owned())];
+    let app = common::spawn_app_with(dir.path(), &env).await;
+    let mut statuses = Vec::new();
+    for n in 0..20 {
+        let email = format!("flood{n}@example.com");
+        statuses.push(
+            subscribe_from(&app, [127, 0, 0, 7], None, &email)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses[..5], [200; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    let refused = subscribe_from(&app, [127, 0, 0, 7], None, "one-more@example.com").await;
+    let (_, body) = json(refused).await;
+    assert_eq!(
+        body["message"],
+        "Too many attempts. Please wait a minute and try again."
+    );
+    // Without JavaScript: back to the form, with the message and what was typed.
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 7]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .post(app.url("/api/subscribe"))
+        .header("accept", "text/html")
+        .form(&[("email", "no-js@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 302);
+    let location = page.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/?subscribe=too-many&email=no%2Djs"),
+        "{location}"
+    );
+    let shown = app.get(&location).await.text().await.unwrap();
+    assert!(shown.contains("Too many attempts. Please wait a minute and try again."));
+    // Nothing of the refused ones was stored; another client is unaffected.
+    assert_eq!(
+        json(subscribe_from(&app, [127, 0, 0, 8], None, "flood19@example.com").await).await,
+        (200, "subscribed".into())
+    );
+}
+
+/// Behind a trusted proxy each client is the address the proxy saw, not the proxy.
+#[tokio::test]
+async fn behind_trusted_proxies_clients_are_told_apart_by_x_forwarded_for() {
+    let dir = data_dir();
+    let env = [
+        ("STORIES_SUBSCRIBE_LIMIT".to_owned(), "2".to_owned()),
+        (
+            "STORIES_TRUSTED_PROXIES".to_owned(),
+            "127.0.0.9/32".to_owned(),
+        ),
+    ];
+    let app = common::spawn_app_with(dir.path(), &env).await;
+    let proxy = [127, 0, 0, 9];
+    for n in 0..2 {
+        let email = format!("a{n}@example.com");
+        let response = subscribe_from(&app, proxy, Some("198.51.100.1"), &email).await;
+        assert_eq!(response.status(), 200);
+    }
+    let third = subscribe_from(&app, proxy, Some("198.51.100.1"), "a2@example.com").await;
+    assert_eq!(third.status(), 429);
+    // Another client through the same proxy; a forged left-most hop changes nothing.
+    let other = subscribe_from(&app, proxy, Some("198.51.100.2"), "b@example.com").await;
+    assert_eq!(other.status(), 200);
+    let forged = subscribe_from(
+        &app,
+        proxy,
+        Some("203.0.113.5, 198.51.100.1"),
+        "c@example.com",
+    )
+    .await;
+    assert_eq!(forged.status(), 429);
+    // An untrusted peer's header is ignored: it is its own client.
+    let direct = subscribe_from(&app, [127, 0, 0, 10], Some("198.51.100.2"), "d@example.com").await;
+    assert_eq!(direct.status(), 200);
+}
+
+/// A filled honeypot (a bot filling every field) gets the normal answer and nothing is stored.
+#[tokio::test]
+async fn a_filled_honeypot_is_answered_as_usual_and_stores_nothing() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let bot = app
+        .post_form(
+            "/api/subscribe",
+            &[
+                ("email", "bot-target@example.com"),
+                ("website", "https://spam.example"),
+            ],
+        )
+        .await;
+    assert_eq!(json(bot).await, (200, "subscribed".into()));
+    assert_eq!(
+        json(app.subscribe("bot-target@example.com").await).await,
+        (200, "subscribed".into()),
+        "the bot's address was stored"
+    );
+    // An empty honeypot (what the no-JavaScript form sends) is a person.
+    let person = app
+        .post_form(
+            "/api/subscribe",
+            &[("email", "person@example.com"), ("website", "")],
+        )
+        .await;
+    assert_eq!(json(person).await, (200, "subscribed".into()));
+}

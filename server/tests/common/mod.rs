@@ -46,6 +46,8 @@ pub async fn spawn_app_with(data_dir: &Path, env: &[(String, String)]) -> TestAp
         .env("LEPTOS_SITE_ROOT", site_root())
         .env("STORIES_DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")
+        // Tests subscribe many addresses from one client; the limit's own tests turn it on.
+        .env("STORIES_SUBSCRIBE_LIMIT", "0")
         // Last: a test's own settings win over these defaults.
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
