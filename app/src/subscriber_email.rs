@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn refuses_malformed_addresses() {
-        for input in [
+        assert_malformed([
             "plainaddress",
             "@example.com",
             "name@",
@@ -163,7 +163,11 @@ mod tests {
             "Name <name@example.com>",
             "name@[127.0.0.1]",
             "name@example.com, other@example.com",
-        ] {
+        ]);
+    }
+
+    fn assert_malformed<'a>(inputs: impl IntoIterator<Item = &'a str>) {
+        for input in inputs {
             assert_eq!(
                 SubscriberEmail::parse(input),
                 Err(InvalidEmail::Malformed),
@@ -175,7 +179,7 @@ mod tests {
     #[cfg(feature = "ssr")]
     #[test]
     fn invisible_and_line_breaking_characters_are_refused() {
-        for input in [
+        assert_malformed([
             "ada\u{200B}@example.com",
             "a\u{0085}b@example.com",
             "\u{202E}moc.live@example.com",
@@ -185,13 +189,7 @@ mod tests {
             "x@a{b}c.com",
             "x@a_b.com",
             "x@-ab.com",
-        ] {
-            assert_eq!(
-                SubscriberEmail::parse(input),
-                Err(InvalidEmail::Malformed),
-                "{input:?} should be refused"
-            );
-        }
+        ]);
     }
 
     #[cfg(feature = "ssr")]

@@ -102,11 +102,7 @@ fn has_src(attributes: &str) -> bool {
 /// Sets the policy of HTML answers from their inline scripts.
 pub async fn hash_inline_scripts(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    let is_html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_html = crate::http_stack::is_html(response.headers());
     if !is_html || response.headers().contains_key(header::CONTENT_ENCODING) {
         return response;
     }

@@ -18,6 +18,14 @@ pub const MAX_REQUEST_BODY: usize = 16 * 1024;
 /// Browsers use only HTTPS for this host for two years (with `--hsts`).
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000";
 
+/// Whether an answer is an HTML page.
+pub fn is_html(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
 /// API answers carry ID tokens, credential secrets and addresses: no cache may keep them.
 async fn no_store_on_api(
     request: axum::extract::Request,

@@ -207,11 +207,7 @@ pub async fn serve(State(cache): State<Arc<PageCache>>, request: Request, next: 
         return respond(page, coding);
     }
     let response = next.run(request).await;
-    let is_html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let is_html = crate::http_stack::is_html(response.headers());
     // Only complete pages: not 404s for unknown stories, not redirects or errors.
     if response.status() != StatusCode::OK || !is_html {
         return response;

@@ -161,31 +161,27 @@ impl UserDirectory {
     }
 
     pub async fn find(&self, username: &str) -> Result<Option<User>, UserError> {
-        let username = username.to_owned();
-        let row = self
-            .db
-            .with_conn(move |conn| {
-                conn.query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"),
-                    params![username],
-                    row_to_parts,
-                )
-                .optional()
-            })
-            .await
-            .map_err(store_error)?;
-        row.map(parts_to_user).transpose()
+        self.find_where("username", username).await
     }
 
     /// The user a token's `sub` names, if they still exist.
     pub async fn find_by_sub(&self, sub: &str) -> Result<Option<User>, UserError> {
-        let sub = sub.to_owned();
+        self.find_where("sub", sub).await
+    }
+
+    /// The user whose `column` (one of ours, never input) is `value`.
+    async fn find_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<User>, UserError> {
+        let value = value.to_owned();
         let row = self
             .db
             .with_conn(move |conn| {
                 conn.query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE sub = ?1"),
-                    params![sub],
+                    &format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1"),
+                    params![value],
                     row_to_parts,
                 )
                 .optional()
