@@ -57,12 +57,6 @@ pub fn subscribe_limited(client: Option<IpAddr>) {
         "subscribe refused by the per-client limit");
 }
 
-pub fn honeypot_filled(client: Option<IpAddr>) {
-    count("honeypot_filled");
-    tracing::info!(target: "audit", event = "honeypot_filled", client = ?client,
-        "a bot filled the honeypot; nothing stored");
-}
-
 /// A correctly signed caller outside the admin group.
 pub fn access_denied(username: &str, path: &str) {
     count("access_denied");

@@ -1,8 +1,6 @@
 use crate::{
     error::ApiError,
-    subscribe::{
-        client, no_js, SubscribeOutcome, SubscribeResult, EMAIL_FIELD, HONEYPOT_FIELD, PATH,
-    },
+    subscribe::{client, no_js, SubscribeOutcome, SubscribeResult, EMAIL_FIELD, PATH},
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -91,10 +89,6 @@ fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
                         <button type="submit" class="button button-primary" disabled=move || pending.get()>
                             {move || if pending.get() { "Submitting…" } else { "Submit" }}
                         </button>
-                    </div>
-                    // For bots only: off-screen, hidden from screen readers, out of the tab order.
-                    <div class="newsletter-hp" aria-hidden="true">
-                        <label>"Leave empty" <input type="text" name=HONEYPOT_FIELD tabindex="-1" autocomplete="off"/></label>
                     </div>
                     <div id="newsletter-message" aria-live="polite">
                         {move || result.get().map(result_alert)}
