@@ -83,7 +83,11 @@ pub mod client {
 #[cfg(feature = "ssr")]
 mod server_side {
     use super::*;
-    use crate::{credentials::Caller, error::describe, error::ApiErrorKind, store::StoreError};
+    use crate::{
+        credentials::Caller,
+        error::{describe, ApiErrorKind},
+        store::{observed, StoreError},
+    };
     use time::format_description::well_known::Rfc3339;
 
     pub async fn list_subscribers(
@@ -113,14 +117,10 @@ mod server_side {
             }
         };
         let cursor = cursor.filter(|c| !c.is_empty());
-        let started = std::time::Instant::now();
-        let page = store.page(cursor.as_deref(), limit).await;
-        crate::store::observe("page", started, &page);
-        let page = page.map_err(failed)?;
-        let started = std::time::Instant::now();
-        let total = store.count().await;
-        crate::store::observe("count", started, &total);
-        let total = total.map_err(failed)?;
+        let page = observed("page", store.page(cursor.as_deref(), limit))
+            .await
+            .map_err(failed)?;
+        let total = observed("count", store.count()).await.map_err(failed)?;
         tracing::info!(admin = %caller.0.username, rows = page.subscribers.len(), "listed subscribers");
         Ok(SubscriberPage {
             subscribers: page

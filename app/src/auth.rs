@@ -153,17 +153,15 @@ mod server_side {
         identity::{SignInError, SignInStep, TokenError},
         services::Services,
     };
-    use std::{net::SocketAddr, time::Instant};
+    use std::time::Instant;
 
-    /// The client as the server resolved it (trusted proxies applied), else the TCP peer.
+    /// The client as the server resolved it (the TCP peer, or behind trusted proxies the address
+    /// they name), for every request that came through a connection.
     async fn client_ip() -> Option<std::net::IpAddr> {
-        if let Ok(client) = leptos_axum::extract::<axum::Extension<ClientAddress>>().await {
-            return Some(client.0 .0);
-        }
-        leptos_axum::extract::<axum::extract::ConnectInfo<SocketAddr>>()
+        leptos_axum::extract::<axum::Extension<ClientAddress>>()
             .await
             .ok()
-            .map(|info| info.0.ip())
+            .map(|client| client.0 .0)
     }
 
     /// Usernames are at most this long (Cognito's limit too): longer ones are refused before any

@@ -66,16 +66,18 @@ pub trait SubscriberStore: Send + Sync + 'static {
 /// How server functions reach the store: provided as Leptos context by the server.
 pub type SharedStore = std::sync::Arc<dyn SubscriberStore>;
 
-/// Records a store operation's latency and, if it failed, the error (Prometheus metrics when the
-/// server serves them; nothing otherwise).
-pub fn observe<T>(
+/// Runs a store operation, recording its latency and, if it failed, the error (Prometheus metrics
+/// when the server serves them; nothing otherwise).
+pub async fn observed<T>(
     operation: &'static str,
-    started: std::time::Instant,
-    result: &Result<T, StoreError>,
-) {
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
+    let result = work.await;
     metrics::histogram!("store_operation_seconds", "operation" => operation)
         .record(started.elapsed().as_secs_f64());
     if result.is_err() {
         metrics::counter!("store_errors_total", "operation" => operation).increment(1);
     }
+    result
 }

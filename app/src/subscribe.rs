@@ -124,11 +124,11 @@ pub mod server_side {
             outcome("invalid");
             ApiError::bad_request(e.to_string())
         })?;
-        let started = std::time::Instant::now();
-        let stored = store
-            .subscribe(&email, time::OffsetDateTime::now_utc())
-            .await;
-        crate::store::observe("subscribe", started, &stored);
+        let stored = crate::store::observed(
+            "subscribe",
+            store.subscribe(&email, time::OffsetDateTime::now_utc()),
+        )
+        .await;
         match stored {
             Ok(Insert::Added) => {
                 outcome("subscribed");

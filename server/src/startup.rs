@@ -212,21 +212,17 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.services.store.check().await {
+    match store_answers(&state).await {
         Ok(()) => (StatusCode::OK, "ok"),
-        Err(err) => {
-            tracing::error!(error = %app::error::describe(&err), "health check: store failing");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
-        }
+        Err(refusal) => refusal,
     }
 }
 
 /// Ready to serve everything: the store answers (as `/healthz`) and the identity provider can
 /// verify ID tokens (Cognito's keys are loaded).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if let Err(err) = state.services.store.check().await {
-        tracing::error!(error = %app::error::describe(&err), "readiness: store failing");
-        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
+    if let Err(refusal) = store_answers(&state).await {
+        return refusal;
     }
     if let Err(err) = state.services.identity.check_ready().await {
         tracing::error!(error = %app::error::describe(&err), "readiness: identity provider not ready");
@@ -236,6 +232,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         );
     }
     (StatusCode::OK, "ready")
+}
+
+/// The store's cheap round trip, or the 503 both probes answer when it fails.
+async fn store_answers(state: &AppState) -> Result<(), (StatusCode, &'static str)> {
+    state.services.store.check().await.map_err(|err| {
+        tracing::error!(error = %app::error::describe(&err), "store check failing");
+        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+    })
 }
 
 /// The public keys ID tokens are signed with (what Cognito serves per user pool). With Cognito,
