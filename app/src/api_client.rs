@@ -37,6 +37,26 @@ pub async fn post_form<T: DeserializeOwned>(
     path: &str,
     fields: &[(&str, &str)],
 ) -> Result<T, ApiError> {
+    let (status, body) = send_form(path, fields).await?;
+    read_response(status, &body)
+}
+
+/// POSTs `fields` as a form to `path` whose answer is one of `T`'s unit variants (a JSON string,
+/// e.g. `"subscribed"`). In the browser the answer is read with the browser's `JSON.parse`, not
+/// serde_json: the home page's newsletter form calls this, and serde_json's parser and error
+/// formatting would be a tenth of the module every page loads (docs/performance.md).
+pub async fn post_form_for_variant<T: DeserializeOwned>(
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Result<T, ApiError> {
+    let (status, body) = send_form(path, fields).await?;
+    #[cfg(feature = "hydrate")]
+    return browser_json::read_variant_response(status, &body);
+    #[cfg(not(feature = "hydrate"))]
+    read_response(status, &body)
+}
+
+async fn send_form(path: &str, fields: &[(&str, &str)]) -> Result<(u16, String), ApiError> {
     let headers = [("content-type", "application/x-www-form-urlencoded")];
     send("POST", path, &headers, Some(&form_encode(fields))).await
 }
@@ -46,7 +66,8 @@ pub async fn get<T: DeserializeOwned>(
     path_and_query: &str,
     headers: &[(&str, &str)],
 ) -> Result<T, ApiError> {
-    send("GET", path_and_query, headers, None).await
+    let (status, body) = send("GET", path_and_query, headers, None).await?;
+    read_response(status, &body)
 }
 
 /// The host (and port) of the page, which signed requests go to.
@@ -67,14 +88,15 @@ pub fn now() -> SystemTime {
     SystemTime::now()
 }
 
-/// Sends the request with `fetch`; a network failure is the generic failure.
+/// Sends the request with `fetch`: the answer's status and body; a network failure is the
+/// generic failure.
 #[cfg(feature = "hydrate")]
-async fn send<T: DeserializeOwned>(
+async fn send(
     method: &str,
     url: &str,
     extra_headers: &[(&str, &str)],
     body: Option<&str>,
-) -> Result<T, ApiError> {
+) -> Result<(u16, String), ApiError> {
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
 
@@ -101,18 +123,61 @@ async fn send<T: DeserializeOwned>(
         .map_err(failed)?
         .as_string()
         .unwrap_or_default();
-    read_response(response.status(), &text)
+    Ok((response.status(), text))
+}
+
+/// Answers read with the browser's `JSON.parse` (see `post_form_for_variant`).
+#[cfg(feature = "hydrate")]
+mod browser_json {
+    use super::variant;
+    use crate::error::{ApiError, ApiErrorKind};
+    use serde::de::DeserializeOwned;
+    use wasm_bindgen::JsValue;
+
+    /// A 2xx carries a variant's name; anything else an `ApiError`'s `error` and `message`.
+    pub fn read_variant_response<T: DeserializeOwned>(
+        status: u16,
+        body: &str,
+    ) -> Result<T, ApiError> {
+        let json = js_sys::JSON::parse(body).map_err(|_| ApiError::unavailable())?;
+        if (200..300).contains(&status) {
+            return json
+                .as_string()
+                .and_then(|name| variant(&name))
+                .ok_or_else(ApiError::unavailable);
+        }
+        let field = |name: &str| {
+            js_sys::Reflect::get(&json, &JsValue::from_str(name))
+                .ok()
+                .and_then(|value| value.as_string())
+        };
+        match (
+            field("error").and_then(|kind| variant::<ApiErrorKind>(&kind)),
+            field("message"),
+        ) {
+            (Some(kind), Some(message)) => Err(ApiError::new(kind, message)),
+            _ => Err(ApiError::unavailable()),
+        }
+    }
+}
+
+/// The unit variant of `T` serde calls `name`, read without a JSON parser (the names stay in one
+/// place: the derives).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // the browser's reader; tests
+fn variant<T: DeserializeOwned>(name: &str) -> Option<T> {
+    use serde::de::value::{Error, StrDeserializer};
+    T::deserialize(StrDeserializer::<Error>::new(name)).ok()
 }
 
 /// On the server there is no browser to fetch from: island event handlers and effects, the only
 /// callers, run in the browser.
 #[cfg(not(feature = "hydrate"))]
-async fn send<T: DeserializeOwned>(
+async fn send(
     _method: &str,
     _url: &str,
     _headers: &[(&str, &str)],
     _body: Option<&str>,
-) -> Result<T, ApiError> {
+) -> Result<(u16, String), ApiError> {
     Err(ApiError::internal())
 }
 
@@ -130,6 +195,33 @@ mod tests {
         let decoded: Vec<(String, String)> =
             serde_urlencoded::from_str(&form_encode(&[("k", "a+b &=%ü")])).expect("decodes");
         assert_eq!(decoded, [("k".to_owned(), "a+b &=%ü".to_owned())]);
+    }
+
+    #[test]
+    fn the_browser_reads_variants_by_the_names_serde_writes() {
+        use crate::subscribe::SubscribeOutcome;
+        let kinds = [
+            ApiErrorKind::BadRequest,
+            ApiErrorKind::Unauthorized,
+            ApiErrorKind::Forbidden,
+            ApiErrorKind::ExpiredCredentials,
+            ApiErrorKind::TooManyRequests,
+            ApiErrorKind::Unavailable,
+            ApiErrorKind::Internal,
+        ];
+        for kind in kinds {
+            let name: String = serde_json::from_value(serde_json::json!(kind)).expect("a name");
+            assert_eq!(variant::<ApiErrorKind>(&name), Some(kind));
+        }
+        for outcome in [
+            SubscribeOutcome::Subscribed,
+            SubscribeOutcome::AlreadySubscribed,
+        ] {
+            let name: String = serde_json::from_value(serde_json::json!(outcome)).expect("a name");
+            assert_eq!(variant::<SubscribeOutcome>(&name), Some(outcome));
+        }
+        assert_eq!(variant::<SubscribeOutcome>("Subscribed"), None);
+        assert_eq!(variant::<SubscribeOutcome>(""), None);
     }
 
     #[test]

@@ -63,48 +63,74 @@ pub fn go_to(path: &str) {
     let _ = path;
 }
 
-/// Local storage through gloo-storage in the browser; nothing on the server.
+/// Local storage in the browser (nothing on the server). The token is stored as it is: reading
+/// it is on every page (the navbar), which therefore carries no JSON parser; only the admin page,
+/// which loads its own module, stores the credentials as JSON.
 mod storage {
     use serde::{de::DeserializeOwned, Serialize};
 
     #[cfg(feature = "hydrate")]
-    use gloo_storage::{LocalStorage, Storage};
+    fn local() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
 
     pub fn get(key: &str) -> Option<String> {
         #[cfg(feature = "hydrate")]
-        return LocalStorage::get::<String>(key).ok();
+        let stored = local()?.get_item(key).ok()?;
         #[cfg(not(feature = "hydrate"))]
-        {
+        let stored: Option<String> = {
             let _ = key;
             None
-        }
+        };
+        stored.map(|value| unquoted(&value).to_owned())
+    }
+
+    /// Earlier versions stored the token as a JSON string. A token (JWT: base64url and dots)
+    /// never has quotes or escapes, so such a session stays signed in after an upgrade.
+    pub(super) fn unquoted(value: &str) -> &str {
+        value
+            .strip_prefix('"')
+            .and_then(|value| value.strip_suffix('"'))
+            .unwrap_or(value)
     }
 
     pub fn get_json<T: DeserializeOwned>(key: &str) -> Option<T> {
-        #[cfg(feature = "hydrate")]
-        return LocalStorage::get::<T>(key).ok();
-        #[cfg(not(feature = "hydrate"))]
-        {
-            let _ = key;
-            None
-        }
+        serde_json::from_str(&get(key)?).ok()
     }
 
     pub fn set(key: &str, value: &str) {
-        set_json(key, &value)
-    }
-
-    pub fn set_json<T: Serialize>(key: &str, value: &T) {
         #[cfg(feature = "hydrate")]
-        let _ = LocalStorage::set(key, value);
+        if let Some(storage) = local() {
+            let _ = storage.set_item(key, value);
+        }
         #[cfg(not(feature = "hydrate"))]
         let _ = (key, value);
     }
 
+    pub fn set_json<T: Serialize>(key: &str, value: &T) {
+        if let Ok(json) = serde_json::to_string(value) {
+            set(key, &json);
+        }
+    }
+
     pub fn remove(key: &str) {
         #[cfg(feature = "hydrate")]
-        LocalStorage::delete(key);
+        if let Some(storage) = local() {
+            let _ = storage.remove_item(key);
+        }
         #[cfg(not(feature = "hydrate"))]
         let _ = key;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage::unquoted;
+
+    #[test]
+    fn tokens_stored_as_json_strings_by_earlier_versions_read_as_the_token() {
+        assert_eq!(unquoted("\"eyJh.eyJz.c2ln\""), "eyJh.eyJz.c2ln");
+        assert_eq!(unquoted("eyJh.eyJz.c2ln"), "eyJh.eyJz.c2ln");
+        assert_eq!(unquoted("\""), "\"");
     }
 }

@@ -85,7 +85,7 @@ pub mod client {
 
     /// Subscribes `email`; a network failure is the generic failure (what was typed stays).
     pub async fn subscribe(email: &str) -> SubscribeResult {
-        crate::api_client::post_form(PATH, &[(EMAIL_FIELD, email)]).await
+        crate::api_client::post_form_for_variant(PATH, &[(EMAIL_FIELD, email)]).await
     }
 }
 

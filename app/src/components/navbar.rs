@@ -1,14 +1,14 @@
 use crate::{
+    page_location,
     session::{go_to, Session},
     SITE_NAME,
 };
 use leptos::prelude::*;
-use leptos_router::{components::A, hooks::use_location};
+use leptos_router::components::A;
 
 /// The site navigation (server-rendered); only the account links are interactive.
 #[component]
 pub fn Navbar() -> impl IntoView {
-    let path = use_location().pathname.get_untracked();
     view! {
         <header class="navbar">
             <nav class="navbar-inner" aria-label="Main">
@@ -18,15 +18,16 @@ pub fn Navbar() -> impl IntoView {
                         <A href="/" exact=true>"Top Stories"</A>
                     </li>
                 </ul>
-                <NavAccount path/>
+                <NavAccount/>
             </nav>
         </header>
     }
 }
 
-/// "Log in", or "Admin" and "Log out", following the stored token. `path` is the page's path.
+/// "Log in", or "Admin" and "Log out", following the stored token.
 #[island]
-fn NavAccount(path: String) -> impl IntoView {
+fn NavAccount() -> impl IntoView {
+    let path = page_location::path();
     let current = |href: &str| (path == href).then_some("page");
     let (login_current, admin_current) = (current("/login"), current("/admin"));
     let session = Session::load();

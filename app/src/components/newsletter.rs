@@ -1,26 +1,17 @@
 use crate::{
     error::ApiError,
+    page_location,
     subscribe::{client, no_js, SubscribeOutcome, SubscribeResult, EMAIL_FIELD, PATH},
 };
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 /// The newsletter form. With JavaScript it submits in place; without it the browser posts the
-/// form and comes back to `/?subscribe=<code>#newsletter`, which is rendered the same way.
-#[component]
-pub fn Newsletter() -> impl IntoView {
-    let query = use_query_map();
-    let code = query.read_untracked().get(no_js::QUERY_KEY);
-    let typed = query
-        .read_untracked()
-        .get(no_js::EMAIL_KEY)
-        .unwrap_or_default();
-    view! { <NewsletterForm code typed/> }
-}
-
-/// `code` and `typed`: the no-JavaScript answer in the URL, if any (see `no_js`).
+/// form and comes back to `/?subscribe=<code>#newsletter`, which is rendered the same way: the
+/// answer and what was typed come from the page's URL (see `no_js`).
 #[island]
-fn NewsletterForm(code: Option<String>, typed: String) -> impl IntoView {
+pub fn Newsletter() -> impl IntoView {
+    let code = page_location::query(no_js::QUERY_KEY);
+    let typed = page_location::query(no_js::EMAIL_KEY).unwrap_or_default();
     let result = RwSignal::new(code.and_then(|code| no_js::result_from_code(&code)));
     let subscribed = move || matches!(result.get(), Some(Ok(SubscribeOutcome::Subscribed)));
     let pending = RwSignal::new(false);
