@@ -44,6 +44,13 @@ pub fn credentials_minted(username: &str, sub: &str, access_key_id: &str, expira
         sub = %untrusted(sub), access_key_id, expiration, "temporary credentials minted");
 }
 
+/// Logged out: `revoked` when the provider ended the session on the server too.
+pub fn signed_out(username: &str, sub: &str, revoked: bool) {
+    count("signed_out");
+    tracing::info!(target: "audit", event = "signed_out", username = %untrusted(username),
+        sub = %untrusted(sub), revoked, "signed out");
+}
+
 /// A signed request refused by the SigV4 layer; `access_key_id` as the request claimed it.
 pub fn signature_refused(access_key_id: Option<&str>, reason: &str) {
     count("signature_refused");
@@ -55,6 +62,12 @@ pub fn subscribe_limited(client: Option<IpAddr>) {
     count("subscribe_limited");
     tracing::warn!(target: "audit", event = "subscribe_limited", client = ?client,
         "subscribe refused by the per-client limit");
+}
+
+pub fn honeypot_filled(client: Option<IpAddr>) {
+    count("honeypot_filled");
+    tracing::info!(target: "audit", event = "honeypot_filled", client = ?client,
+        "a bot filled the honeypot; nothing stored");
 }
 
 /// A correctly signed caller outside the admin group.

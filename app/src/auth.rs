@@ -73,6 +73,22 @@ pub async fn credentials(token: String) -> Result<CredentialsForIdentity, ApiErr
     server_side::credentials(&token).await
 }
 
+/// What `/api/logout` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignedOut {
+    /// The session's ID token and credentials are refused from now on (within seconds).
+    Revoked,
+    /// The provider can't end sessions (a Cognito pool): they stand until they expire.
+    NotRevocable,
+}
+
+/// Logging out: ends the session of `token` (and older ones of the same user) on the server.
+#[server(name = SignOut, prefix = "/api", endpoint = "logout")]
+pub async fn sign_out(token: String) -> Result<SignedOut, ApiError> {
+    server_side::sign_out(&token).await
+}
+
 /// The form field names of these server functions' arguments: what the browser sends and the
 /// login forms' inputs are named (a test checks each server function reads them).
 pub mod fields {
@@ -140,6 +156,12 @@ pub mod client {
 
     pub async fn credentials(token: &str) -> Result<CredentialsForIdentity, ApiError> {
         post_form(GetCredentials::PATH, &credentials_fields(token)).await
+    }
+
+    /// Tells the server the admin logged out. Every page's navbar calls this: the answer is read
+    /// without serde_json (see `post_form_for_variant`).
+    pub async fn sign_out(token: &str) -> Result<SignedOut, ApiError> {
+        crate::api_client::post_form_for_variant(SignOut::PATH, &credentials_fields(token)).await
     }
 }
 
@@ -317,45 +339,7 @@ mod server_side {
     pub async fn credentials(token: &str) -> Result<CredentialsForIdentity, ApiError> {
         let services = Services::from_context()?;
         let (minter, region) = (&services.minter, &services.region);
-        let verified = match services.identity.verify_id_token(token.trim()).await {
-            Ok(verified) => verified,
-            Err(TokenError::Expired) => {
-                return Err(ApiError::new(
-                    ApiErrorKind::Unauthorized,
-                    "Invalid login token. Token expired.",
-                ))
-            }
-            Err(TokenError::Invalid(reason)) => {
-                tracing::warn!(%reason, "refused an ID token");
-                return Err(ApiError::new(
-                    ApiErrorKind::Unauthorized,
-                    "Invalid login token.",
-                ));
-            }
-            Err(err @ TokenError::Unavailable(_)) => {
-                tracing::error!(error = %describe(&err), "cannot verify ID tokens");
-                return Err(ApiError::unavailable());
-            }
-        };
-        // Signed out everywhere since (password changed, user removed): the token is no good.
-        match services
-            .identity
-            .session_stands(&verified.caller, verified.authenticated_at)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(sub = %verified.caller.sub, "refused an ID token of a revoked session");
-                return Err(ApiError::new(
-                    ApiErrorKind::Unauthorized,
-                    "Invalid login token.",
-                ));
-            }
-            Err(err) => {
-                tracing::error!(error = %describe(&err), "cannot check a session");
-                return Err(ApiError::unavailable());
-            }
-        }
+        let verified = standing_session(&services, token).await?;
         let now = time::OffsetDateTime::now_utc();
         let identity_id = format!("{}:{}", region.0, verified.caller.sub);
         let (username, sub) = (
@@ -384,6 +368,72 @@ mod server_side {
             credentials,
             region: region.0.clone(),
         })
+    }
+
+    /// Ends the token's session (see `IdentityProvider::end_sessions`).
+    pub async fn sign_out(token: &str) -> Result<SignedOut, ApiError> {
+        let services = Services::from_context()?;
+        let verified = standing_session(&services, token).await?;
+        let revoked = services
+            .identity
+            .end_sessions(&verified.caller, verified.authenticated_at)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %describe(&err), "cannot end a session");
+                ApiError::unavailable()
+            })?;
+        audit::signed_out(&verified.caller.username, &verified.caller.sub, revoked);
+        Ok(if revoked {
+            SignedOut::Revoked
+        } else {
+            SignedOut::NotRevocable
+        })
+    }
+
+    /// The ID token's verified identity, if its session still stands (no password change,
+    /// removal or log-out since); otherwise the answer that says why not.
+    async fn standing_session(
+        services: &Services,
+        token: &str,
+    ) -> Result<crate::identity::VerifiedIdentity, ApiError> {
+        let verified = match services.identity.verify_id_token(token.trim()).await {
+            Ok(verified) => verified,
+            Err(TokenError::Expired) => {
+                return Err(ApiError::new(
+                    ApiErrorKind::Unauthorized,
+                    "Invalid login token. Token expired.",
+                ))
+            }
+            Err(TokenError::Invalid(reason)) => {
+                tracing::warn!(%reason, "refused an ID token");
+                return Err(ApiError::new(
+                    ApiErrorKind::Unauthorized,
+                    "Invalid login token.",
+                ));
+            }
+            Err(err @ TokenError::Unavailable(_)) => {
+                tracing::error!(error = %describe(&err), "cannot verify ID tokens");
+                return Err(ApiError::unavailable());
+            }
+        };
+        match services
+            .identity
+            .session_stands(&verified.caller, verified.authenticated_at)
+            .await
+        {
+            Ok(true) => Ok(verified),
+            Ok(false) => {
+                tracing::warn!(sub = %verified.caller.sub, "refused an ID token of a revoked session");
+                Err(ApiError::new(
+                    ApiErrorKind::Unauthorized,
+                    "Invalid login token.",
+                ))
+            }
+            Err(err) => {
+                tracing::error!(error = %describe(&err), "cannot check a session");
+                Err(ApiError::unavailable())
+            }
+        }
     }
 }
 

@@ -89,6 +89,19 @@ pub trait IdentityProvider: Send + Sync + 'static {
         Ok(true)
     }
 
+    /// Ends `caller`'s session that signed in at `authenticated_at`, and any older one: their ID
+    /// tokens and the credentials minted from them are refused from now on (sessions that signed
+    /// in later stand). `false` from providers that can't (a Cognito pool: its ID tokens stand
+    /// until they expire).
+    async fn end_sessions(
+        &self,
+        caller: &Caller,
+        authenticated_at: OffsetDateTime,
+    ) -> Result<bool, TokenError> {
+        let _ = (caller, authenticated_at);
+        Ok(false)
+    }
+
     /// Whether ID tokens can be verified now (the keys are at hand), for `/readyz`.
     async fn check_ready(&self) -> Result<(), TokenError> {
         Ok(())

@@ -95,6 +95,10 @@ pub const PATH: &str = "/api/subscribe";
 /// The form field with the address (`SubscribeForm::email` on the server).
 pub const EMAIL_FIELD: &str = "email";
 
+/// A field people never see or fill (hidden from sight, screen readers and the tab order), which
+/// form-filling bots do: a subscribe with it filled gets the normal answer and no write.
+pub const HONEYPOT_FIELD: &str = "website";
+
 /// The server's side of a subscribe: validate, store, and (for a plain form post) where to send
 /// the browser. The HTTP handler is the server crate's `subscribe_api`: a plain axum route, not a
 /// server function, because this is the one call made at volume and the generic server-function
@@ -104,10 +108,20 @@ pub mod server_side {
     use super::*;
     use crate::store::{Insert, SubscriberStore};
 
-    /// The request body: a form with the address as typed.
+    /// The request body: a form with the address as typed (and the honeypot, if the form sent
+    /// it: only a plain form post does).
     #[derive(Debug, Deserialize)]
     pub struct SubscribeForm {
         pub email: String,
+        #[serde(default)]
+        pub website: String,
+    }
+
+    impl SubscribeForm {
+        /// Filled in by a bot (see [`HONEYPOT_FIELD`]).
+        pub fn is_bot(&self) -> bool {
+            !self.website.trim().is_empty()
+        }
     }
 
     /// Reads the form-encoded body; anything unreadable is a 400 that says why.
@@ -245,6 +259,14 @@ mod tests {
         let sent = crate::api_client::form_encode(&[(super::EMAIL_FIELD, "a+b@example.com")]);
         assert_eq!(read_form(sent.as_bytes()).unwrap().email, "a+b@example.com");
         assert_eq!(read_form(b"other=1&email=x").unwrap().email, "x");
+        let sent = crate::api_client::form_encode(&[
+            (super::EMAIL_FIELD, "a@example.com"),
+            (super::HONEYPOT_FIELD, "https://spam.example"),
+        ]);
+        assert!(read_form(sent.as_bytes()).unwrap().is_bot());
+        assert!(!read_form(b"email=a%40example.com&website=")
+            .unwrap()
+            .is_bot());
         for unreadable in [&b""[..], b"name=ada", br#"{"email":"a@example.com"}"#] {
             let err = read_form(unreadable).unwrap_err();
             assert!(err.is_bad_request(), "{unreadable:?}");

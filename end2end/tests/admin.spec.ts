@@ -81,6 +81,7 @@ test("an admin logs in, pages through the subscribers, and logs out", async ({ p
   await open(page, "/post/function-as-a-service/");
   await expect(page.getByRole("button", { name: "Log out" })).toBeVisible();
 
+  const token = await page.evaluate(() => localStorage.getItem("token"));
   await page.getByRole("button", { name: "Log out" }).click();
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByRole("link", { name: "Log in" })).toBeVisible();
@@ -88,6 +89,12 @@ test("an admin logs in, pages through the subscribers, and logs out", async ({ p
   expect(await page.evaluate(() => localStorage.getItem("credentials"))).toBeNull();
   await open(page, "/admin");
   await expect(page).toHaveURL(/\/$/);
+  // The server ended the session too: the token the browser had no longer gets credentials.
+  const after = await request.post("/api/credentials", {
+    form: { token: token ?? "" },
+    headers: { accept: "application/json" },
+  });
+  expect(after.status()).toBe(401);
 });
 
 test("the page size is inert until the island is ready, and a size chosen while the first page loads wins", async ({ page, request }) => {

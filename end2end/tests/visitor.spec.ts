@@ -80,3 +80,15 @@ test("an unknown page says so", async ({ page }) => {
   await page.getByRole("link", { name: "Back to Top Stories" }).click();
   await expectHomePage(page);
 });
+
+test("the newsletter form has one field for people; its honeypot is out of sight and reach", async ({ page }) => {
+  await open(page, "/");
+  const form = page.locator("form.newsletter-form");
+  await expect(form.getByRole("textbox")).toHaveCount(1);
+  await expect(form.getByRole("textbox")).toHaveAccessibleName("Email address");
+  await expect(form.locator('input[name="website"]')).not.toBeInViewport();
+  // Tab goes from the address straight to the button.
+  await page.getByLabel("Email address").focus();
+  await page.keyboard.press("Tab");
+  await expect(form.getByRole("button", { name: "Submit" })).toBeFocused();
+});

@@ -26,13 +26,8 @@ pub async fn run(command: AdminCommand, data_dir: &Path) -> anyhow::Result<()> {
             username, groups, ..
         } => {
             let username = Username::parse(&username)?;
-            for group in &groups {
-                // Groups are stored comma-separated and travel in tokens: keep them plain.
-                Username::parse(group)
-                    .map_err(|_| anyhow::anyhow!("invalid group name {group:?}"))?;
-            }
+            let groups = checked_groups(&groups)?;
             let password = read_password()?;
-            let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
             let user = users.add(&username, password, &groups).await?;
             println!(
                 "added {} (groups: {})",
@@ -55,6 +50,27 @@ pub async fn run(command: AdminCommand, data_dir: &Path) -> anyhow::Result<()> {
             users.set_password(&username, password).await?;
             println!("changed the password of {username}");
         }
+        AdminCommand::Groups { username, groups } => {
+            let groups = checked_groups(&groups)?;
+            users.set_groups(&username, &groups).await?;
+            println!(
+                "{username} is now in: {}; their sessions ended",
+                groups.join(",")
+            );
+        }
     }
     Ok(())
+}
+
+/// Groups are stored comma-separated and travel in tokens: the same plain characters as
+/// usernames.
+fn checked_groups(groups: &[String]) -> anyhow::Result<Vec<&str>> {
+    groups
+        .iter()
+        .map(|group| {
+            Username::parse(group)
+                .map(|_| group.as_str())
+                .map_err(|_| anyhow::anyhow!("invalid group name {group:?}"))
+        })
+        .collect()
 }

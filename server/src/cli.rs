@@ -232,6 +232,14 @@ pub enum AdminCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Set a user's groups (replacing them). Their sessions end: tokens and credentials carry
+    /// the groups, so they sign in again.
+    Groups {
+        username: String,
+        /// The groups, e.g. `admin` (only `admin` may list subscribers).
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::state::AppState;
 use app::{
     client_address::ClientAddress,
     error::{ApiError, ApiErrorKind},
-    subscribe::{server_side, SubscribeResult, TOO_MANY_ATTEMPTS},
+    subscribe::{server_side, SubscribeOutcome, SubscribeResult, TOO_MANY_ATTEMPTS},
 };
 use axum::{
     body::Bytes,
@@ -30,6 +30,11 @@ pub async fn subscribe(
             app::audit::subscribe_limited(client.map(|Extension(c)| c.0));
             let limited = ApiError::new(ApiErrorKind::TooManyRequests, TOO_MANY_ATTEMPTS);
             (form.email, Err(limited))
+        }
+        Ok(form) if form.is_bot() => {
+            // The answer a person would get, and nothing stored.
+            app::audit::honeypot_filled(client.map(|Extension(c)| c.0));
+            (form.email, Ok(SubscribeOutcome::Subscribed))
         }
         Ok(form) => {
             let result = server_side::subscribe(state.services.store.as_ref(), &form.email).await;

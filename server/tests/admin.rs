@@ -394,8 +394,7 @@ async fn a_password_change_ends_the_sessions_of_the_old_one() {
     add_admin(dir.path(), "ada", PASSWORD);
     let app = spawn_app(dir.path()).await;
     let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
-    // Sessions are compared in whole seconds (the token's `auth_time`).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // At once: the session that signed in this very second ends too.
     admin_cli(
         dir.path(),
         &["passwd", "ada", "--password-stdin"],
@@ -406,9 +405,118 @@ async fn a_password_change_ends_the_sessions_of_the_old_one() {
         refused_soon(&app, &creds).await,
         "old credentials still list"
     );
+    // Sessions are compared in whole seconds (`auth_time`): sign in from the next one on.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (_, fresh) = app.admin_credentials("ada", "a brand new password").await;
     assert_eq!(
         signed_get(&app, &fresh, "/api/subscribers").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_group_change_ends_the_sessions_that_carry_the_old_groups() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    assert_eq!(
+        signed_get(&app, &creds, "/api/subscribers").await.status(),
+        200
+    );
+    // Bad input: a clear error, nothing changed.
+    let unknown = admin_cli_output(dir.path(), &["groups", "nobody", "admin"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("there is no user named \"nobody\""));
+    let bad = admin_cli_output(dir.path(), &["groups", "ada", "ad,min"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid group name"));
+    assert!(!admin_cli_output(dir.path(), &["groups", "ada"])
+        .status
+        .success());
+    assert_eq!(app.credentials(&token).await.status(), 200);
+
+    admin_cli(dir.path(), &["groups", "ada", "readers"], None);
+    assert_eq!(app.credentials(&token).await.status(), 401);
+    assert!(
+        refused_soon(&app, &creds).await,
+        "credentials from the admin session still list"
+    );
+    // Signed in again (a second later: sessions are compared in whole seconds), ada is a reader.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, reader) = app.admin_credentials("ada", PASSWORD).await;
+    assert_eq!(
+        signed_get(&app, &reader, "/api/subscribers").await.status(),
+        403
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    admin_cli(dir.path(), &["groups", "ada", "admin", "readers"], None);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, admin) = app.admin_credentials("ada", PASSWORD).await;
+    assert_eq!(
+        signed_get(&app, &admin, "/api/subscribers").await.status(),
+        200
+    );
+}
+
+/// `serverless-stories admin …` against `dir` with nothing on standard input: its exit status
+/// and output.
+fn admin_cli_output(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_serverless-stories"))
+        .arg("admin")
+        .args(args)
+        .env("STORIES_DATA_DIR", dir)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn logging_out_ends_that_session_and_older_ones_on_the_server_not_later_ones() {
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    // Bad input is refused, says why, and ends nothing.
+    let missing = app.post_form("/api/logout", &[]).await;
+    assert_eq!(missing.status(), 400);
+    let garbage = app
+        .post_form("/api/logout", &[("token", "not a token")])
+        .await;
+    assert_eq!(garbage.status(), 401);
+    let body: Value = garbage.json().await.unwrap();
+    assert_eq!(body["message"], "Invalid login token.");
+    assert_eq!(
+        signed_get(&app, &creds, "/api/subscribers").await.status(),
+        200
+    );
+    // Another sign-in, a second later (sessions are compared in whole seconds), elsewhere.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (later_token, later_creds) = app.admin_credentials("ada", PASSWORD).await;
+
+    let out = app.post_form("/api/logout", &[("token", &token)]).await;
+    assert_eq!(out.status(), 200);
+    assert_eq!(out.headers()["cache-control"], "no-store");
+    assert_eq!(out.json::<Value>().await.unwrap(), "revoked");
+    assert_eq!(app.credentials(&token).await.status(), 401);
+    assert!(
+        refused_soon(&app, &creds).await,
+        "the logged-out session's credentials still list"
+    );
+    assert_eq!(
+        app.post_form("/api/logout", &[("token", &token)])
+            .await
+            .status(),
+        401,
+        "a second log-out with the same token"
+    );
+    // The later session stands.
+    assert_eq!(app.credentials(&later_token).await.status(), 200);
+    assert_eq!(
+        signed_get(&app, &later_creds, "/api/subscribers")
+            .await
+            .status(),
         200
     );
 }

@@ -292,6 +292,9 @@ async fn a_temporary_password_must_be_replaced_before_signing_in() {
         signed_get(&app, &creds, "/api/subscribers").await.status(),
         200
     );
+    // A pool's sessions can't be ended by this server: logging out says so (docs/security.md).
+    let out = app.post_form("/api/logout", &[("token", &token)]).await;
+    assert_eq!(json(out).await, "not_revocable");
 }
 
 #[tokio::test]

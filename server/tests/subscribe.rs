@@ -391,3 +391,33 @@ async fn behind_trusted_proxies_clients_are_told_apart_by_x_forwarded_for() {
     let direct = subscribe_from(&app, [127, 0, 0, 10], Some("198.51.100.2"), "d@example.com").await;
     assert_eq!(direct.status(), 200);
 }
+
+/// A filled honeypot (a bot filling every field) gets the normal answer and nothing is stored.
+#[tokio::test]
+async fn a_filled_honeypot_is_answered_as_usual_and_stores_nothing() {
+    let dir = data_dir();
+    let app = spawn_app(dir.path()).await;
+    let bot = app
+        .post_form(
+            "/api/subscribe",
+            &[
+                ("email", "bot-target@example.com"),
+                ("website", "https://spam.example"),
+            ],
+        )
+        .await;
+    assert_eq!(json(bot).await, (200, "subscribed".into()));
+    assert_eq!(
+        json(app.subscribe("bot-target@example.com").await).await,
+        (200, "subscribed".into()),
+        "the bot's address was stored"
+    );
+    // An empty honeypot (what the no-JavaScript form sends) is a person.
+    let person = app
+        .post_form(
+            "/api/subscribe",
+            &[("email", "person@example.com"), ("website", "")],
+        )
+        .await;
+    assert_eq!(json(person).await, (200, "subscribed".into()));
+}

@@ -31,9 +31,16 @@ fn NavAccount() -> impl IntoView {
     let current = |href: &str| (path == href).then_some("page");
     let (login_current, admin_current) = (current("/login"), current("/admin"));
     let session = Session::load();
+    // The server ends the session too (its credentials stop working within seconds); this
+    // browser forgets it whatever the answer, even offline.
     let log_out = move |_| {
-        Session::sign_out();
-        go_to("/");
+        leptos::task::spawn_local(async {
+            if let Some(token) = Session::stored_token() {
+                let _ = crate::auth::client::sign_out(&token).await;
+            }
+            Session::sign_out();
+            go_to("/");
+        });
     };
     view! {
         <ul class="nav-links nav-account">

@@ -1,7 +1,9 @@
 use crate::{
     error::ApiError,
     page_location,
-    subscribe::{client, no_js, SubscribeOutcome, SubscribeResult, EMAIL_FIELD, PATH},
+    subscribe::{
+        client, no_js, SubscribeOutcome, SubscribeResult, EMAIL_FIELD, HONEYPOT_FIELD, PATH,
+    },
 };
 use leptos::prelude::*;
 
@@ -80,6 +82,10 @@ pub fn Newsletter() -> impl IntoView {
                         <button type="submit" class="button button-primary" disabled=move || pending.get()>
                             {move || if pending.get() { "Submitting…" } else { "Submit" }}
                         </button>
+                    </div>
+                    // For bots only: off-screen, hidden from screen readers, out of the tab order.
+                    <div class="newsletter-hp" aria-hidden="true">
+                        <label>"Leave empty" <input type="text" name=HONEYPOT_FIELD tabindex="-1" autocomplete="off"/></label>
                     </div>
                     <div id="newsletter-message" aria-live="polite">
                         {move || result.get().map(result_alert)}

@@ -123,6 +123,21 @@ impl IdentityProvider for EmbeddedIdentity {
         Ok(user.is_some_and(|user| authenticated_at.unix_timestamp() >= user.valid_after))
     }
 
+    async fn end_sessions(
+        &self,
+        caller: &Caller,
+        authenticated_at: OffsetDateTime,
+    ) -> Result<bool, TokenError> {
+        // `auth_time` has whole seconds: sessions from the next second on stand (a sign-in right
+        // after logging out).
+        let valid_after = authenticated_at.unix_timestamp() + 1;
+        self.users
+            .end_sessions_before(&caller.sub, valid_after)
+            .await
+            .map_err(|e| TokenError::Unavailable(e.into()))?;
+        Ok(true)
+    }
+
     async fn verify_id_token(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
         self.verifier.verify(token)
     }

@@ -219,16 +219,55 @@ impl UserDirectory {
         Ok(())
     }
 
+    /// Replaces the user's groups. Their sessions end with the old groups (tokens and
+    /// credentials carry them).
+    pub async fn set_groups(&self, username: &str, groups: &[&str]) -> Result<(), UserError> {
+        self.update_ending_sessions(username, "groups", groups.join(","))
+            .await
+    }
+
+    /// Refuses the sessions of the user `sub` that signed in before `valid_after` (Unix seconds);
+    /// never brings an ended session back. A user removed meanwhile: nothing to do.
+    pub async fn end_sessions_before(&self, sub: &str, valid_after: i64) -> Result<(), UserError> {
+        let sub = sub.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE users SET valid_after = MAX(valid_after, ?2) WHERE sub = ?1",
+                    params![sub, valid_after],
+                )
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     pub async fn set_password(&self, username: &str, password: Password) -> Result<(), UserError> {
         let hash = hash_off_runtime(password).await?;
+        // The old password's sessions end with it.
+        self.update_ending_sessions(username, "password_hash", hash)
+            .await
+    }
+
+    /// Sets `column` (one of ours, never input) of the user to `value` and ends every session
+    /// that signed in up to now. Sessions are compared in whole seconds (`auth_time`), so this
+    /// second's end too: a sign-in in the same second as the change is refused and repeated.
+    async fn update_ending_sessions(
+        &self,
+        username: &str,
+        column: &'static str,
+        value: String,
+    ) -> Result<(), UserError> {
         let name = username.to_owned();
+        let valid_after = OffsetDateTime::now_utc().unix_timestamp() + 1;
         let updated = self
             .db
             .write(move |conn| {
-                // The old password's sessions end with it.
                 conn.execute(
-                    "UPDATE users SET password_hash = ?1, valid_after = ?3 WHERE username = ?2",
-                    params![hash, name, OffsetDateTime::now_utc().unix_timestamp()],
+                    &format!(
+                        "UPDATE users SET {column} = ?1, valid_after = ?3 WHERE username = ?2"
+                    ),
+                    params![value, name, valid_after],
                 )
             })
             .await
