@@ -159,6 +159,29 @@ pub struct ServeArgs {
     )]
     pub credential_key: Option<String>,
 
+    /// A Secrets Manager secret (name or ARN) whose value is the credential key (64 hex
+    /// characters), read once at start: how instances in Lambda share it without putting it in
+    /// their configuration. Instead of --signing-key.
+    #[arg(
+        long = "signing-key-secret",
+        env = "STORIES_SIGNING_KEY_SECRET",
+        conflicts_with = "credential_key",
+        global = true
+    )]
+    pub credential_key_secret: Option<String>,
+
+    /// Origins (e.g. `https://admin.example.com`, comma-separated) whose pages may call `/api/*`
+    /// from the browser (CORS), as when the site and its API live on different hosts. Default:
+    /// none (same origin only).
+    #[arg(
+        long,
+        env = "STORIES_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin,
+        global = true
+    )]
+    pub cors_origins: Vec<http::HeaderValue>,
+
     /// Seconds a client has to send a request's headers; idle keep-alive connections are closed
     /// after as long.
     #[arg(long, env = "STORIES_HEADER_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
@@ -242,6 +265,26 @@ pub enum AdminCommand {
     },
 }
 
+/// An origin as browsers send it: `scheme://host[:port]`, no path, no trailing slash.
+fn parse_origin(text: &str) -> Result<http::HeaderValue, String> {
+    let text = text.trim();
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an origin such as https://admin.example.com"))?;
+    let plain = matches!(uri.scheme_str(), Some("https" | "http"))
+        && uri.authority().is_some()
+        && uri
+            .path_and_query()
+            .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/")
+        && !text.ends_with('/');
+    if !plain || text.contains('*') {
+        return Err(format!(
+            "{text:?} is not an origin such as https://admin.example.com (scheme and host,              no path, no wildcard)"
+        ));
+    }
+    http::HeaderValue::from_str(text).map_err(|_| format!("{text:?} is not a valid origin"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +293,33 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        let cli = Cli::try_parse_from([
+            "serverless-stories",
+            "--cors-origins",
+            "https://admin.example.com,http://127.0.0.1:8080",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.serve.cors_origins,
+            ["https://admin.example.com", "http://127.0.0.1:8080"]
+        );
+        for bad in [
+            "admin.example.com",
+            "https://admin.example.com/",
+            "https://admin.example.com/path",
+            "*",
+            "https://*.example.com",
+            "ftp://example.com",
+        ] {
+            let err = Cli::try_parse_from(["serverless-stories", "--cors-origins", bad])
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert!(err.to_string().contains("is not an origin"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -8,6 +8,40 @@ use std::path::Path;
 /// The file keeps its first name, so existing data directories keep their key.
 pub const CREDENTIAL_KEY_FILE: &str = "signing-key";
 
+/// The key from the settings: `--signing-key`, else the Secrets Manager secret
+/// `--signing-key-secret`, else the data directory's (generated on first start).
+pub async fn from_settings(
+    serve: &crate::cli::ServeArgs,
+    resources: &crate::resources::Resources,
+) -> anyhow::Result<CredentialKey> {
+    match (&serve.credential_key, &serve.credential_key_secret) {
+        (None, Some(secret)) => from_secret(resources, secret).await,
+        (configured, _) => load_or_create(configured.as_deref(), resources.data_dir()),
+    }
+}
+
+/// Reads the secret's value (a string: the key's 64 hex characters, surrounding whitespace
+/// ignored).
+async fn from_secret(
+    resources: &crate::resources::Resources,
+    secret: &str,
+) -> anyhow::Result<CredentialKey> {
+    use anyhow::Context;
+    let client = aws_sdk_secretsmanager::Client::new(resources.aws_config().await?);
+    let value = client
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", app::error::describe(&err)))
+        .with_context(|| format!("reading the credential key from the secret {secret:?}"))?;
+    let text = value.secret_string().with_context(|| {
+        format!("the secret {secret:?} has no string value: store the key as 64 hex characters")
+    })?;
+    CredentialKey::from_hex(text.trim())
+        .map_err(|err| anyhow::anyhow!("the secret {secret:?}: {err}"))
+}
+
 pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<CredentialKey> {
     if let Some(hex_key) = configured {
         return Ok(CredentialKey::from_hex(hex_key)?);

@@ -9,6 +9,11 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     keep_large_allocations_out_of_the_heap();
+    if server::lambda::detected() {
+        // REST API events: route on the path the API was called with, without its stage
+        // (lambda_http would put `/<stage>` in front). Set before any thread starts.
+        std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    }
     let cli = Cli::parse();
     // Blocking tasks are database calls, which share one connection anyway: a few threads serve
     // them as fast as tokio's default of 512 would, and a burst of requests cannot start
@@ -88,6 +93,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BenchSigv4 => {
             println!("{}", server::sigv4_bench::run());
             Ok(())
+        }
+        Command::Serve if server::lambda::detected() => {
+            let settings = Settings::from_env(cli.data_dir, cli.serve, cli.backends)?;
+            server::startup::serve_lambda(settings).await
         }
         Command::Serve => {
             // One shutdown signal, for the site and the metrics listener.

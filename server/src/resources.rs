@@ -11,6 +11,7 @@ pub struct Resources {
     data_dir: PathBuf,
     aws: OnceCell<SdkConfig>,
     db: OnceCell<EmbeddedDb>,
+    checks_at_start: bool,
 }
 
 impl Resources {
@@ -19,7 +20,20 @@ impl Resources {
             data_dir: data_dir.to_owned(),
             aws: OnceCell::new(),
             db: OnceCell::new(),
+            checks_at_start: true,
         }
+    }
+
+    /// Backends skip the round trips that only check them at start (the table's status, the
+    /// user pool's keys): a Lambda cold start waits for nothing it can do on first use.
+    pub fn deferring_checks(mut self) -> Self {
+        self.checks_at_start = false;
+        self
+    }
+
+    /// Whether backends check themselves at start (see `deferring_checks`).
+    pub fn checks_at_start(&self) -> bool {
+        self.checks_at_start
     }
 
     /// The data directory (embedded database, generated keys).

@@ -4,7 +4,7 @@ use crate::{
     api_errors,
     cli::{BackendArgs, ServeArgs, StoreKind},
     client_address::{self, TrustedProxies},
-    content, credential_key, csp,
+    content, cors, credential_key, csp,
     http_server::{self, ConnectionLimits},
     http_stack, identity,
     page_cache::{self, PageCache},
@@ -71,50 +71,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let backends = &settings.backends;
-        let resources = Resources::new(&settings.data_dir);
-        let store = store::from_settings(backends, &resources).await?;
-        let identity = identity::from_settings(backends, &resources).await?;
-        let catalog = content::embedded_catalog().context("loading the stories")?;
-        warn_if_site_not_split(&settings.leptos);
-        if backends.store == StoreKind::Dynamodb && settings.serve.credential_key.is_none() {
-            tracing::warn!(
-                "STORIES_SIGNING_KEY is not set: credentials from this instance are accepted \
-                 only by instances sharing its data directory"
-            );
-        }
-        let key = credential_key::load_or_create(
-            settings.serve.credential_key.as_deref(),
-            &settings.data_dir,
-        )?;
-        let services = Services {
-            store,
-            catalog: Arc::new(catalog),
-            identity: identity.provider,
-            minter: Arc::new(CredentialMinter::new(key)),
-            throttle: Arc::new(LoginThrottle::new(Limits::default())),
-            region: ApiRegion(settings.serve.region.clone()),
-        };
-        let state = AppState::new(ServerState {
-            leptos: settings.leptos.clone(),
-            services: Arc::new(services),
-            jwks: identity.jwks,
-            bench_baselines: settings.serve.bench_baselines,
-            subscribe_limit: SubscribeLimit::new(settings.serve.subscribe_limit),
-            trusted_proxies: Arc::new(TrustedProxies(settings.serve.trusted_proxies.clone())),
-        });
+        let router = build_router(&settings, Resources::new(&settings.data_dir)).await?;
         let listener = TcpListener::bind(settings.leptos.site_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.leptos.site_addr))?;
-        let request_timeout = Duration::from_secs(settings.serve.request_timeout);
         Ok(Self {
             listener,
-            router: router(
-                state,
-                request_timeout,
-                settings.serve.hsts,
-                settings.serve.metrics_addr.is_some(),
-            ),
+            router,
             limits: ConnectionLimits {
                 header_read_timeout: Duration::from_secs(settings.serve.header_timeout),
                 max_connections: usize::try_from(settings.serve.max_connections)
@@ -134,6 +97,61 @@ impl Application {
         http_server::serve(self.listener, self.router, self.limits, shutdown).await;
         Ok(())
     }
+}
+
+/// Lambda mode (see `lambda`): the same router, for the Lambda runtime's events. Checks nothing
+/// it can leave to first use, so a cold start is short.
+pub async fn serve_lambda(settings: Settings) -> anyhow::Result<()> {
+    crate::lambda::check_settings(&settings.backends, &settings.serve)?;
+    let started = std::time::Instant::now();
+    let resources = Resources::new(&settings.data_dir).deferring_checks();
+    let router = build_router(&settings, resources).await?;
+    tracing::info!(
+        init_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "ready for Lambda events"
+    );
+    crate::lambda::serve(router).await
+}
+
+/// The adapters the settings name, and the routes and layers around them.
+async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Result<Router> {
+    let backends = &settings.backends;
+    let store = store::from_settings(backends, &resources).await?;
+    let identity = identity::from_settings(backends, &resources).await?;
+    let catalog = content::embedded_catalog().context("loading the stories")?;
+    warn_if_site_not_split(&settings.leptos);
+    let shared_key =
+        settings.serve.credential_key.is_some() || settings.serve.credential_key_secret.is_some();
+    if backends.store == StoreKind::Dynamodb && !shared_key {
+        tracing::warn!(
+            "STORIES_SIGNING_KEY is not set: credentials from this instance are accepted \
+             only by instances sharing its data directory"
+        );
+    }
+    let key = credential_key::from_settings(&settings.serve, &resources).await?;
+    let services = Services {
+        store,
+        catalog: Arc::new(catalog),
+        identity: identity.provider,
+        minter: Arc::new(CredentialMinter::new(key)),
+        throttle: Arc::new(LoginThrottle::new(Limits::default())),
+        region: ApiRegion(settings.serve.region.clone()),
+    };
+    let state = AppState::new(ServerState {
+        leptos: settings.leptos.clone(),
+        services: Arc::new(services),
+        jwks: identity.jwks,
+        bench_baselines: settings.serve.bench_baselines,
+        subscribe_limit: SubscribeLimit::new(settings.serve.subscribe_limit),
+        trusted_proxies: Arc::new(TrustedProxies(settings.serve.trusted_proxies.clone())),
+    });
+    let router = router(
+        state,
+        Duration::from_secs(settings.serve.request_timeout),
+        settings.serve.hsts,
+        settings.serve.metrics_addr.is_some(),
+    );
+    Ok(cors::layer(router, &settings.serve.cors_origins))
 }
 
 /// The login and admin islands are lazy: their wasm is split off by `cargo leptos build --split`.

@@ -30,7 +30,11 @@ pub async fn from_settings(
         }
         StoreKind::Dynamodb => {
             let client = aws_sdk_dynamodb::Client::new(resources.aws_config().await?);
-            let store = DynamoDbStore::connect(client, &settings.table).await?;
+            let store = if resources.checks_at_start() {
+                DynamoDbStore::connect(client, &settings.table).await?
+            } else {
+                DynamoDbStore::unchecked(client, &settings.table)
+            };
             tracing::info!(table = %store.table(), "DynamoDB store ready");
             Arc::new(store)
         }

@@ -82,10 +82,15 @@ impl DynamoDbStore {
                 waited: Duration::ZERO,
             });
         }
-        Ok(Self {
+        Ok(Self::unchecked(client, table))
+    }
+
+    /// The table, unchecked: a missing one shows in the first request's error and in `/readyz`.
+    pub fn unchecked(client: Client, table: &str) -> Self {
+        Self {
             client,
             table: table.to_owned(),
-        })
+        }
     }
 
     /// Creates the table (on-demand billing) unless it exists, then waits until it is active.

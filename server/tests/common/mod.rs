@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod aws;
+pub mod lambda;
 pub mod sigv4_client;
 
 use std::{

@@ -1,0 +1,259 @@
+//! Black-box, Lambda mode: the real binary under a Lambda Runtime API emulator (cargo-lambda),
+//! with DynamoDB, a Cognito pool and Secrets Manager as moto emulates them. Events come as the
+//! Lambda service sends them from an API Gateway HTTP API, and as function URL requests.
+
+mod common;
+
+use common::{
+    aws::{Deployment, PASSWORD, REGION},
+    lambda::{body_of, http_api_event, LambdaFunction, API_HOST},
+    run_cli,
+    sigv4_client::{identity, sign_get},
+};
+use serde_json::Value;
+use std::time::SystemTime;
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+const JSON: (&str, &str) = ("accept", "application/json");
+
+/// The deployment's settings for a function: its key from a secret, not the environment.
+async fn function_env(deployment: &Deployment) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = deployment
+        .env()
+        .into_iter()
+        .filter(|(name, _)| name != "STORIES_SIGNING_KEY")
+        .collect();
+    env.push((
+        "STORIES_SIGNING_KEY_SECRET".into(),
+        deployment.key_secret().await,
+    ));
+    env
+}
+
+fn header<'a>(answer: &'a Value, name: &str) -> &'a str {
+    answer["headers"][name].as_str().unwrap_or_default()
+}
+
+fn json_body(answer: &Value) -> Value {
+    serde_json::from_slice(&body_of(answer)).expect("a JSON body")
+}
+
+#[test]
+fn without_stateless_backends_and_a_shared_key_lambda_mode_says_what_to_set() {
+    // Nothing listens there: the settings are refused before the runtime is asked for events.
+    let lambda = |extra: &[(&str, &str)]| {
+        let mut env = vec![
+            (
+                "AWS_LAMBDA_RUNTIME_API".to_owned(),
+                "127.0.0.1:9".to_owned(),
+            ),
+            ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), "_".to_owned()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
+                "128".to_owned(),
+            ),
+            ("AWS_LAMBDA_FUNCTION_VERSION".to_owned(), "1".to_owned()),
+        ];
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let output = run_cli(&[], &env);
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(lambda(&[]).contains("set STORIES_STORE=dynamodb"));
+    assert!(lambda(&[("STORIES_STORE", "dynamodb")]).contains("set STORIES_IDENTITY=cognito"));
+    let no_key = lambda(&[
+        ("STORIES_STORE", "dynamodb"),
+        ("STORIES_IDENTITY", "cognito"),
+    ]);
+    assert!(
+        no_key.contains("set STORIES_SIGNING_KEY_SECRET"),
+        "{no_key}"
+    );
+}
+
+#[tokio::test]
+async fn http_api_events_serve_pages_assets_subscribes_and_the_signed_admin_list() {
+    let deployment = Deployment::new().await;
+    deployment.add_user("ada", PASSWORD, &["admin"]).await;
+    let function = LambdaFunction::start(&function_env(&deployment).await).await;
+    let get = |path: &str| http_api_event("GET", path, "", &[("accept", "text/html")], None);
+
+    let home = function.invoke(&get("/")).await;
+    assert_eq!(home["statusCode"], 200);
+    assert!(header(&home, "content-type").starts_with("text/html"));
+    assert!(String::from_utf8_lossy(&body_of(&home)).contains("Newsletter"));
+    let story = function.invoke(&get("/post/function-as-a-service/")).await;
+    assert_eq!(story["statusCode"], 200);
+    assert_eq!(
+        function.invoke(&get("/post/nope/")).await["statusCode"],
+        404
+    );
+    // A static file, byte for byte (binary answers travel base64-encoded).
+    let icon = function.invoke(&get("/favicon.svg")).await;
+    assert_eq!(icon["statusCode"], 200);
+    let on_disk = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../public/favicon.svg"
+    ));
+    assert_eq!(body_of(&icon), on_disk.unwrap());
+
+    // Subscribes: with JavaScript (JSON) and without (a redirect back to the form).
+    let subscribe = |email: &str, accept: (&str, &str)| {
+        let body = format!("email={}", email.replace('@', "%40"));
+        http_api_event("POST", "/api/subscribe", "", &[FORM, accept], Some(&body))
+    };
+    let new = function
+        .invoke(&subscribe("lambda@example.com", JSON))
+        .await;
+    assert_eq!(
+        (new["statusCode"].clone(), json_body(&new)),
+        (200.into(), "subscribed".into())
+    );
+    let again = function
+        .invoke(&subscribe("Lambda@Example.com", JSON))
+        .await;
+    assert_eq!(json_body(&again), "already_subscribed");
+    let invalid = function.invoke(&subscribe("not-an-address", JSON)).await;
+    assert_eq!(invalid["statusCode"], 400);
+    assert_eq!(json_body(&invalid)["error"], "bad_request");
+    let no_js = function
+        .invoke(&subscribe("no-js@example.com", ("accept", "text/html")))
+        .await;
+    assert_eq!(no_js["statusCode"], 302);
+    assert_eq!(
+        header(&no_js, "location"),
+        "/?subscribe=subscribed#newsletter"
+    );
+
+    // The admin: sign in, get credentials, sign the list call for the API's host name.
+    let login = function
+        .invoke(&http_api_event(
+            "POST",
+            "/api/login",
+            "",
+            &[FORM, JSON],
+            Some(&format!("username=ada&password={PASSWORD}")),
+        ))
+        .await;
+    assert_eq!(login["statusCode"], 200, "{login}");
+    let token = json_body(&login)["IdToken"].as_str().unwrap().to_owned();
+    let minted = function
+        .invoke(&http_api_event(
+            "POST",
+            "/api/credentials",
+            "",
+            &[FORM, JSON],
+            Some(&format!("token={token}")),
+        ))
+        .await;
+    assert_eq!(minted["statusCode"], 200);
+    assert_eq!(header(&minted, "cache-control"), "no-store");
+    let creds = json_body(&minted);
+    let target = format!("https://{API_HOST}/api/subscribers?limit=50");
+    let signed = sign_get(
+        &identity(&creds),
+        REGION,
+        Default::default(),
+        SystemTime::now(),
+        &target,
+        &[],
+    );
+    let mut headers: Vec<(&str, &str)> = vec![JSON];
+    headers.extend(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let list = function
+        .invoke(&http_api_event(
+            "GET",
+            "/api/subscribers",
+            "limit=50",
+            &headers,
+            None,
+        ))
+        .await;
+    assert_eq!(list["statusCode"], 200, "{list}");
+    let emails: Vec<String> = json_body(&list)["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["email"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        emails.contains(&"lambda@example.com".to_owned()),
+        "{emails:?}"
+    );
+    // Unsigned: API Gateway's refusal.
+    let unsigned = function
+        .invoke(&http_api_event(
+            "GET",
+            "/api/subscribers",
+            "",
+            &[JSON],
+            None,
+        ))
+        .await;
+    assert_eq!(unsigned["statusCode"], 403);
+}
+
+#[tokio::test]
+async fn function_url_requests_work_like_a_browsers() {
+    let deployment = Deployment::new().await;
+    let function = LambdaFunction::start(&function_env(&deployment).await).await;
+    let home = function.client.get(function.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.text().await.unwrap().contains("Newsletter"));
+    let posted = function
+        .client
+        .post(function.url("/api/subscribe"))
+        .header("accept", "text/html")
+        .form(&[("email", "url@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 302);
+    assert_eq!(
+        posted.headers()["location"],
+        "/?subscribe=subscribed#newsletter"
+    );
+    let answer = function
+        .client
+        .get(function.url("/?subscribe=subscribed"))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("You have successfully subscribed to the newsletter!"));
+}
+
+/// The per-client limit counts the address API Gateway saw (`sourceIp`): there is no socket.
+#[tokio::test]
+async fn the_client_is_the_events_source_ip() {
+    let deployment = Deployment::new().await;
+    let mut env = function_env(&deployment).await;
+    env.push(("STORIES_SUBSCRIBE_LIMIT".into(), "2".into()));
+    let function = LambdaFunction::start(&env).await;
+    let subscribe = |n: usize, ip: &str| {
+        let mut event = http_api_event(
+            "POST",
+            "/api/subscribe",
+            "",
+            &[FORM, JSON],
+            Some(&format!("email=ip-{n}%40example.com")),
+        );
+        event["requestContext"]["http"]["sourceIp"] = ip.into();
+        event
+    };
+    for n in 0..2 {
+        let answer = function.invoke(&subscribe(n, "198.51.100.1")).await;
+        assert_eq!(answer["statusCode"], 200);
+    }
+    let limited = function.invoke(&subscribe(2, "198.51.100.1")).await;
+    assert_eq!(limited["statusCode"], 429);
+    let other = function.invoke(&subscribe(3, "198.51.100.2")).await;
+    assert_eq!(other["statusCode"], 200);
+}
