@@ -46,9 +46,16 @@ pub fn check_settings(backends: &BackendArgs, serve: &ServeArgs) -> anyhow::Resu
     Ok(())
 }
 
+/// What a REST API's event path lacks of the path the client called: the stage (`/prod`) on the
+/// execute-api host. Routes see the path without it; the SigV4 check and redirects put it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPrefix(pub String);
+
 /// Serves `router` to the Lambda runtime until it stops.
 pub async fn serve(router: Router) -> anyhow::Result<()> {
-    let router = router.layer(axum::middleware::from_fn(client_from_request_context));
+    let router = router
+        .layer(axum::middleware::from_fn(path_as_called))
+        .layer(axum::middleware::from_fn(client_from_request_context));
     lambda_http::run(router)
         .await
         .map_err(|err| anyhow::anyhow!("the Lambda runtime stopped: {err}"))
@@ -66,6 +73,42 @@ async fn client_from_request_context(mut request: Request, next: Next) -> Respon
     next.run(request).await
 }
 
+/// REST API events carry the path as called (`requestContext.path`, stage included) next to the
+/// path routes see; when they differ, the difference is kept for the signature check, and
+/// redirects to our own paths get it back.
+async fn path_as_called(mut request: Request, next: Next) -> Response {
+    let prefix = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV1(context)) => context
+            .path
+            .as_deref()
+            .and_then(|called| prefix_of(called, request.uri().path())),
+        _ => None,
+    };
+    let Some(prefix) = prefix else {
+        return next.run(request).await;
+    };
+    request.extensions_mut().insert(PathPrefix(prefix.clone()));
+    let mut response = next.run(request).await;
+    let location = response
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .filter(|location| location.starts_with('/') && !location.starts_with("//"))
+        .and_then(|location| http::HeaderValue::from_str(&format!("{prefix}{location}")).ok());
+    if let Some(location) = location {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
+    response
+}
+
+/// `/prod` for `/prod/api/x` called and `/api/x` routed; nothing when they are the same.
+fn prefix_of(called: &str, routed: &str) -> Option<String> {
+    let prefix = called.strip_suffix(routed)?;
+    (prefix.starts_with('/') && !prefix.ends_with('/')).then(|| prefix.to_owned())
+}
+
 fn source_ip(extensions: &http::Extensions) -> Option<IpAddr> {
     let ip = match extensions.get::<RequestContext>()? {
         RequestContext::ApiGatewayV1(context) => context.identity.source_ip.as_deref(),
@@ -73,4 +116,21 @@ fn source_ip(extensions: &http::Extensions) -> Option<IpAddr> {
         _ => None,
     }?;
     ip.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_of;
+
+    #[test]
+    fn the_prefix_is_what_the_called_path_has_in_front_of_the_routed_one() {
+        assert_eq!(
+            prefix_of("/prod/api/subscribe", "/api/subscribe"),
+            Some("/prod".into())
+        );
+        assert_eq!(prefix_of("/prod/", "/"), Some("/prod".into()));
+        assert_eq!(prefix_of("/api/subscribe", "/api/subscribe"), None);
+        assert_eq!(prefix_of("/other", "/api/subscribe"), None);
+        assert_eq!(prefix_of("prod/x", "/x"), None);
+    }
 }

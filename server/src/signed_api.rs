@@ -133,9 +133,14 @@ pub async fn require_signature(
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
+    // The client signed the path it called: with a REST API's stage in front, under Lambda.
+    let called = parts
+        .extensions
+        .get::<crate::lambda::PathPrefix>()
+        .map(|prefix| format!("{}{path_and_query}", prefix.0));
     let incoming = IncomingRequest {
         method: parts.method.as_str(),
-        path_and_query,
+        path_and_query: called.as_deref().unwrap_or(path_and_query),
         headers: &parts.headers,
         body: &body,
     };

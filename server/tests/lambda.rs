@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     aws::{Deployment, PASSWORD, REGION},
-    lambda::{body_of, http_api_event, LambdaFunction, API_HOST},
+    lambda::{body_of, http_api_event, rest_api_event, LambdaFunction, API_HOST},
     run_cli,
     sigv4_client::{identity, sign_get},
 };
@@ -30,8 +30,12 @@ async fn function_env(deployment: &Deployment) -> Vec<(String, String)> {
     env
 }
 
+/// A header of an answer (HTTP API answers have `headers`; REST ones may use `multiValueHeaders`).
 fn header<'a>(answer: &'a Value, name: &str) -> &'a str {
-    answer["headers"][name].as_str().unwrap_or_default()
+    answer["headers"][name]
+        .as_str()
+        .or_else(|| answer["multiValueHeaders"][name][0].as_str())
+        .unwrap_or_default()
 }
 
 fn json_body(answer: &Value) -> Value {
@@ -256,4 +260,124 @@ async fn the_client_is_the_events_source_ip() {
     assert_eq!(limited["statusCode"], 429);
     let other = function.invoke(&subscribe(3, "198.51.100.2")).await;
     assert_eq!(other["statusCode"], 200);
+}
+
+/// A REST API on its execute-api host: paths carry the stage. Routes match without it; the
+/// redirect back to the form and the admin call's signature keep it.
+#[tokio::test]
+async fn rest_api_events_under_a_stage_are_routed_redirected_and_verified() {
+    let deployment = Deployment::new().await;
+    deployment.add_user("ada", PASSWORD, &["admin"]).await;
+    let mut env = function_env(&deployment).await;
+    env.push((
+        "STORIES_CORS_ORIGINS".into(),
+        "https://site.example.com".into(),
+    ));
+    let function = LambdaFunction::start(&env).await;
+    let html = ("accept", "text/html");
+
+    let home = function
+        .invoke(&rest_api_event("prod", "GET", "/", &[], &[html], None))
+        .await;
+    assert_eq!(home["statusCode"], 200);
+    assert!(String::from_utf8_lossy(&body_of(&home)).contains("Newsletter"));
+    let story = rest_api_event(
+        "prod",
+        "GET",
+        "/post/function-as-a-service/",
+        &[],
+        &[html],
+        None,
+    );
+    assert_eq!(function.invoke(&story).await["statusCode"], 200);
+
+    let subscribe = |accept: (&str, &str)| {
+        rest_api_event(
+            "prod",
+            "POST",
+            "/api/subscribe",
+            &[],
+            &[FORM, accept],
+            Some("email=rest%40example.com"),
+        )
+    };
+    let json = function.invoke(&subscribe(JSON)).await;
+    assert_eq!(json_body(&json), "subscribed");
+    let no_js = function.invoke(&subscribe(html)).await;
+    assert_eq!(no_js["statusCode"], 302);
+    assert_eq!(
+        header(&no_js, "location"),
+        "/prod/?subscribe=already-subscribed#newsletter"
+    );
+
+    // The original sample's shape: a page elsewhere calling the API across origins.
+    let preflight = function
+        .invoke(&rest_api_event(
+            "prod",
+            "OPTIONS",
+            "/api/subscribers",
+            &[],
+            &[
+                ("Origin", "https://site.example.com"),
+                ("Access-Control-Request-Method", "GET"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization,x-amz-date,x-amz-security-token",
+                ),
+            ],
+            None,
+        ))
+        .await;
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin"),
+        "https://site.example.com"
+    );
+
+    let login = function
+        .invoke(&rest_api_event(
+            "prod",
+            "POST",
+            "/api/login",
+            &[],
+            &[FORM, JSON],
+            Some(&format!("username=ada&password={PASSWORD}")),
+        ))
+        .await;
+    let token = json_body(&login)["IdToken"].as_str().unwrap().to_owned();
+    let minted = function
+        .invoke(&rest_api_event(
+            "prod",
+            "POST",
+            "/api/credentials",
+            &[],
+            &[FORM, JSON],
+            Some(&format!("token={token}")),
+        ))
+        .await;
+    let creds = json_body(&minted);
+    let signed = sign_get(
+        &identity(&creds),
+        REGION,
+        Default::default(),
+        SystemTime::now(),
+        &format!("https://{API_HOST}/prod/api/subscribers?limit=50"),
+        &[],
+    );
+    let mut headers: Vec<(&str, &str)> = vec![JSON];
+    headers.extend(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let list = function
+        .invoke(&rest_api_event(
+            "prod",
+            "GET",
+            "/api/subscribers",
+            &[("limit", "50")],
+            &headers,
+            None,
+        ))
+        .await;
+    assert_eq!(list["statusCode"], 200, "{list}");
+    assert_eq!(
+        json_body(&list)["subscribers"][0]["email"],
+        "rest@example.com"
+    );
 }

@@ -149,6 +149,67 @@ pub fn http_api_event(
     })
 }
 
+/// A REST API (payload 1.0) event on the execute-api host, called under `stage`: the event's
+/// path is the route's, `requestContext.path` the one called (`/<stage>…`).
+pub fn rest_api_event(
+    stage: &str,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Value {
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("Host".into(), API_HOST.into());
+    for (name, value) in headers {
+        header_map.insert((*name).to_owned(), (*value).into());
+    }
+    let multi_headers: serde_json::Map<String, Value> = header_map
+        .iter()
+        .map(|(name, value)| (name.clone(), json!([value])))
+        .collect();
+    let (single, multi): (
+        serde_json::Map<String, Value>,
+        serde_json::Map<String, Value>,
+    ) = (
+        query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect(),
+        query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!([v])))
+            .collect(),
+    );
+    json!({
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": header_map,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": if query.is_empty() { Value::Null } else { single.into() },
+        "multiValueQueryStringParameters": if query.is_empty() { Value::Null } else { multi.into() },
+        "pathParameters": { "proxy": path.trim_start_matches('/') },
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012",
+            "resourceId": "abc123",
+            "stage": stage,
+            "requestId": "test-request",
+            "identity": { "sourceIp": "203.0.113.7", "userAgent": "lambda-test" },
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "apiId": "a1b2c3d4e5",
+            "path": format!("/{stage}{path}"),
+            "domainName": API_HOST,
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": 1796061600000u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
 /// A function's answer's body, decoded if it was base64.
 pub fn body_of(answer: &Value) -> Vec<u8> {
     use base64::Engine;
