@@ -4,19 +4,36 @@ import * as path from "node:path";
 
 export const AWS_USER = "e2e-cognito-admin";
 export const AWS_TEMPORARY_PASSWORD = "Temporary-Pass-1";
+/** Shared by nobody else: the Lambda deployment's credential key. */
+const LAMBDA_SIGNING_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+type Fixture = { poolId: string; clientId: string; table: string };
 
 /**
- * A second instance for the AWS-mode journey: DynamoDB and a Cognito user pool in moto
- * (scripts/test starts moto and sets STORIES_TEST_MOTO_ENDPOINT). The pool, user and table are
- * created once, when the runner first reads the config; workers re-read the config and reuse
- * them through E2E_AWS_FIXTURE. Without moto there is no AWS instance: returns null.
+ * A deployment on DynamoDB and a Cognito user pool in moto (scripts/test starts moto and sets
+ * STORIES_TEST_MOTO_ENDPOINT): its pool, user and table are created once, when the runner first
+ * reads the config; workers re-read the config and reuse them through `E2E_<NAME>_FIXTURE`.
  */
-export function awsMode(binary: string, root: string, port: number, dataDir: string) {
-  const endpoint = process.env.STORIES_TEST_MOTO_ENDPOINT;
-  if (!endpoint) return null;
+function deployment(name: string, binary: string, baseEnv: Record<string, string>): Fixture {
+  const key = `E2E_${name}_FIXTURE`;
+  if (!process.env[key]) {
+    const created = execFileSync("python3", [path.join(__dirname, "aws-fixture.py"), AWS_USER, AWS_TEMPORARY_PASSWORD], {
+      encoding: "utf8",
+    });
+    const fixture = { ...JSON.parse(created), table: `Emails-e2e-${name.toLowerCase()}-${Date.now()}` };
+    execFileSync(binary, ["init-table"], {
+      env: { ...process.env, ...baseEnv, STORIES_TABLE: fixture.table },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    process.env[key] = JSON.stringify(fixture);
+  }
+  return JSON.parse(process.env[key] as string);
+}
+
+function awsEnv(endpoint: string, dataDir: string): Record<string, string> {
   const awsDataDir = path.join(dataDir, "aws");
   fs.mkdirSync(awsDataDir, { recursive: true });
-  const baseEnv = {
+  return {
     AWS_ENDPOINT_URL: endpoint,
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "testing",
@@ -29,18 +46,14 @@ export function awsMode(binary: string, root: string, port: number, dataDir: str
     STORIES_SUBSCRIBE_LIMIT: "0",
     RUST_LOG: "warn",
   };
-  if (!process.env.E2E_AWS_FIXTURE) {
-    const created = execFileSync("python3", [path.join(__dirname, "aws-fixture.py"), AWS_USER, AWS_TEMPORARY_PASSWORD], {
-      encoding: "utf8",
-    });
-    const fixture = { ...JSON.parse(created), table: `Emails-e2e-${Date.now()}` };
-    execFileSync(binary, ["init-table"], {
-      env: { ...process.env, ...baseEnv, STORIES_TABLE: fixture.table },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    process.env.E2E_AWS_FIXTURE = JSON.stringify(fixture);
-  }
-  const fixture = JSON.parse(process.env.E2E_AWS_FIXTURE as string);
+}
+
+/** A second instance for the AWS-mode journey, a server on `port`. Without moto: null. */
+export function awsMode(binary: string, root: string, port: number, dataDir: string) {
+  const endpoint = process.env.STORIES_TEST_MOTO_ENDPOINT;
+  if (!endpoint) return null;
+  const baseEnv = awsEnv(endpoint, dataDir);
+  const fixture = deployment("AWS", binary, baseEnv);
   const baseURL = `http://127.0.0.1:${port}`;
   return {
     baseURL,
@@ -59,6 +72,50 @@ export function awsMode(binary: string, root: string, port: number, dataDir: str
         STORIES_TABLE: fixture.table,
         STORIES_COGNITO_USER_POOL_ID: fixture.poolId,
         STORIES_COGNITO_CLIENT_ID: fixture.clientId,
+      },
+    },
+  };
+}
+
+/**
+ * The same journey against the binary in Lambda mode: cargo-lambda's Runtime API emulator on
+ * `port` (scripts/setup installs it) turns the browser's requests into function URL events for
+ * the function, which polls it for them. Without moto: null.
+ */
+export function lambdaMode(binary: string, root: string, port: number, dataDir: string) {
+  const endpoint = process.env.STORIES_TEST_MOTO_ENDPOINT;
+  if (!endpoint) return null;
+  const baseEnv = awsEnv(endpoint, dataDir);
+  const fixture = deployment("LAMBDA", binary, baseEnv);
+  const baseURL = `http://127.0.0.1:${port}`;
+  const manifest = path.join(root, "server", "Cargo.toml");
+  // The emulator; once it accepts connections, the function (which asks it for events at
+  // once, and stops if it can't). The group is stopped together at the end.
+  const script =
+    `cargo-lambda lambda watch --only-lambda-apis -A 127.0.0.1 -P ${port} --manifest-path "${manifest}" & ` +
+    `for i in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && break; sleep 0.1; done; ` +
+    `"${binary}" & wait`;
+  return {
+    baseURL,
+    webServer: {
+      command: `bash -c '${script.replace(/'/g, "'\\''")}'`,
+      cwd: root,
+      url: `${baseURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore" as const,
+      stderr: "pipe" as const,
+      env: {
+        ...baseEnv,
+        AWS_LAMBDA_RUNTIME_API: `http://127.0.0.1:${port}/.rt`,
+        AWS_LAMBDA_FUNCTION_NAME: "_",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "512",
+        AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
+        LEPTOS_SITE_ROOT: path.join(root, "target/site"),
+        STORIES_TABLE: fixture.table,
+        STORIES_COGNITO_USER_POOL_ID: fixture.poolId,
+        STORIES_COGNITO_CLIENT_ID: fixture.clientId,
+        STORIES_SIGNING_KEY: LAMBDA_SIGNING_KEY,
       },
     },
   };

@@ -2,7 +2,7 @@ import { defineConfig, devices } from "@playwright/test";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as fs from "node:fs";
-import { awsMode } from "./aws-mode";
+import { awsMode, lambdaMode } from "./aws-mode";
 
 // scripts/test picks a free port and builds the site first; these defaults let
 // `npx playwright test` work on its own after `cargo leptos build --split`.
@@ -17,6 +17,8 @@ process.env.E2E_DATA_DIR = dataDir; // workers re-read this config: keep one dat
 
 // With moto running (scripts/test), a second instance in AWS mode for tests/aws.spec.ts.
 const aws = awsMode(binary, root, Number(process.env.E2E_AWS_PORT ?? port + 1), dataDir);
+// And a third: the same deployment shape, the binary in Lambda mode behind function URLs.
+const lambda = lambdaMode(binary, root, Number(process.env.E2E_LAMBDA_PORT ?? port + 2), dataDir);
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -57,6 +59,15 @@ export default defineConfig({
           },
         ]
       : []),
+    ...(lambda
+      ? [
+          {
+            name: "lambda",
+            testMatch: /aws\.spec\.ts/,
+            use: { ...devices["Desktop Chrome"], launchOptions: chromium, baseURL: lambda.baseURL },
+          },
+        ]
+      : []),
   ],
   webServer: [
     {
@@ -77,5 +88,6 @@ export default defineConfig({
       },
     },
     ...(aws ? [aws.webServer] : []),
+    ...(lambda ? [lambda.webServer] : []),
   ],
 });

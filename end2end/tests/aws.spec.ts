@@ -5,7 +5,8 @@ import { failOnPageErrors, open, subscribe, uniqueEmail, SUCCESS } from "./helpe
 failOnPageErrors();
 
 // Runs against the instance configured with STORIES_STORE=dynamodb and STORIES_IDENTITY=cognito
-// (moto), as a Cognito user created with a temporary password.
+// (moto), as a Cognito user created with a temporary password: project "aws" a server, project
+// "lambda" the binary in Lambda mode behind cargo-lambda's function URL emulation.
 test("AWS mode: a Cognito admin chooses a new password, a visitor subscribes, the admin sees it", async ({ page }) => {
   const email = uniqueEmail("aws");
 
