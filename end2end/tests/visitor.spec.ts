@@ -92,3 +92,19 @@ test("the newsletter form has one field for people; its honeypot is out of sight
   await page.keyboard.press("Tab");
   await expect(form.getByRole("button", { name: "Submit" })).toBeFocused();
 });
+
+test("the site's files are named after their content and kept for good; images for a day", async ({ request }) => {
+  const page = await (await request.get("/")).text();
+  const assets = [...page.matchAll(/\/pkg\/[\w.-]+\.(?:css|js|wasm)/g)].map((match) => match[0]);
+  expect(assets.length).toBeGreaterThanOrEqual(3);
+  for (const asset of new Set(assets)) {
+    expect(asset).toMatch(/\.[\w-]{22}\.(?:css|js|wasm)$/);
+    const response = await request.get(asset);
+    expect(response.status(), asset).toBe(200);
+    expect(response.headers()["cache-control"], asset).toBe("public, max-age=31536000, immutable");
+  }
+  const icon = await request.get("/favicon.svg");
+  expect(icon.headers()["cache-control"]).toBe("public, max-age=86400");
+  // Pages are never kept as files are: they name the current files.
+  expect((await request.get("/")).headers()["cache-control"] ?? "").not.toContain("immutable");
+});

@@ -26,17 +26,38 @@ pub fn is_html(headers: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("text/html"))
 }
 
-/// API answers carry ID tokens, credential secrets and addresses: no cache may keep them.
-async fn no_store_on_api(
+/// The site's scripts, styles and wasm are named after their content (cargo-leptos
+/// `hash-files`): a name never gets other bytes, so browsers and CDNs may keep them for good.
+const HASHED_FILE: &str = "public, max-age=31536000, immutable";
+/// Images and the icon keep their names across releases: a day, then revalidated.
+const STATIC_FILE: &str = "public, max-age=86400";
+
+/// How long an answer may be kept: API answers carry ID tokens, credential secrets and
+/// addresses, so no cache may keep them; site files as above (under Lambda every request is an
+/// invocation: what browsers keep costs nothing).
+async fn cache_control(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let api = request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let policy = if path.starts_with("/api/") {
+        Some("no-store")
+    } else if path.starts_with("/pkg/") {
+        Some(HASHED_FILE)
+    } else if [".svg", ".png", ".jpg", ".webp", ".ico"]
+        .iter()
+        .any(|extension| path.ends_with(extension))
+    {
+        Some(STATIC_FILE)
+    } else {
+        None
+    };
+    let api = path.starts_with("/api/");
     let mut response = next.run(request).await;
-    if api {
+    if let Some(policy) = policy.filter(|_| api || response.status() == http::StatusCode::OK) {
         response
             .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     response
 }
@@ -62,7 +83,7 @@ pub fn layer<S: Clone + Send + Sync + 'static>(
         ),
     ];
     let mut router = router
-        .layer(axum::middleware::from_fn(no_store_on_api))
+        .layer(axum::middleware::from_fn(cache_control))
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::REQUEST_TIMEOUT,

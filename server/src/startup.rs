@@ -51,9 +51,18 @@ impl Settings {
         serve: ServeArgs,
         backends: BackendArgs,
     ) -> anyhow::Result<Self> {
-        let leptos = get_configuration(None)
+        let mut leptos = get_configuration(None)
             .context("reading the LEPTOS_* settings")?
             .leptos_options;
+        // cargo-leptos names the site's files after their content and lists the names in
+        // `hash.txt` next to the binary (where Leptos reads it): pages link those names when it
+        // is there, unless LEPTOS_HASH_FILES says otherwise.
+        if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+            leptos.hash_files = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.join(&*leptos.hash_file)))
+                .is_some_and(|hashes| hashes.is_file());
+        }
         Ok(Self {
             data_dir,
             leptos,
@@ -159,7 +168,14 @@ async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Resu
 /// because every page still renders.
 fn warn_if_site_not_split(options: &LeptosOptions) {
     let pkg = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
-    if pkg.is_dir() && !pkg.join("__wasm_split_manifest.json").exists() {
+    let has_manifest = |dir: std::fs::ReadDir| {
+        dir.flatten().any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("__wasm_split_manifest") && name.ends_with(".json")
+        })
+    };
+    if pkg.is_dir() && !std::fs::read_dir(&pkg).is_ok_and(has_manifest) {
         tracing::warn!(
             site = %pkg.display(),
             "the site was built without `--split`: scripts will fail to load in the browser; \
