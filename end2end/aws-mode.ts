@@ -48,17 +48,21 @@ function awsEnv(endpoint: string, dataDir: string): Record<string, string> {
   };
 }
 
-/** A second instance for the AWS-mode journey, a server on `port`. Without moto: null. */
-export function awsMode(binary: string, root: string, port: number, dataDir: string) {
+/**
+ * An instance of a moto-backed deployment named `name` (its own pool, user and table) whose
+ * pages are at `baseURL`, started by `command` with `env` added. Without moto: null.
+ */
+function instance(name: string, binary: string, root: string, dataDir: string, port: number,
+                  command: string, env: Record<string, string>) {
   const endpoint = process.env.STORIES_TEST_MOTO_ENDPOINT;
   if (!endpoint) return null;
   const baseEnv = awsEnv(endpoint, dataDir);
-  const fixture = deployment("AWS", binary, baseEnv);
+  const fixture = deployment(name, binary, baseEnv);
   const baseURL = `http://127.0.0.1:${port}`;
   return {
     baseURL,
     webServer: {
-      command: binary,
+      command,
       cwd: root,
       url: `${baseURL}/healthz`,
       reuseExistingServer: false,
@@ -67,27 +71,27 @@ export function awsMode(binary: string, root: string, port: number, dataDir: str
       stderr: "pipe" as const,
       env: {
         ...baseEnv,
-        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
         LEPTOS_SITE_ROOT: path.join(root, "target/site"),
         STORIES_TABLE: fixture.table,
         STORIES_COGNITO_USER_POOL_ID: fixture.poolId,
         STORIES_COGNITO_CLIENT_ID: fixture.clientId,
+        ...env,
       },
     },
   };
 }
 
+/** A second instance for the AWS-mode journey, a server on `port`. */
+export function awsMode(binary: string, root: string, port: number, dataDir: string) {
+  return instance("AWS", binary, root, dataDir, port, binary, { LEPTOS_SITE_ADDR: `127.0.0.1:${port}` });
+}
+
 /**
  * The same journey against the binary in Lambda mode: cargo-lambda's Runtime API emulator on
  * `port` (scripts/setup installs it) turns the browser's requests into function URL events for
- * the function, which polls it for them. Without moto: null.
+ * the function, which polls it for them.
  */
 export function lambdaMode(binary: string, root: string, port: number, dataDir: string) {
-  const endpoint = process.env.STORIES_TEST_MOTO_ENDPOINT;
-  if (!endpoint) return null;
-  const baseEnv = awsEnv(endpoint, dataDir);
-  const fixture = deployment("LAMBDA", binary, baseEnv);
-  const baseURL = `http://127.0.0.1:${port}`;
   const manifest = path.join(root, "server", "Cargo.toml");
   // The emulator; once it accepts connections, the function (which asks it for events at
   // once, and stops if it can't). The group is stopped together at the end.
@@ -95,28 +99,11 @@ export function lambdaMode(binary: string, root: string, port: number, dataDir: 
     `cargo-lambda lambda watch --only-lambda-apis -A 127.0.0.1 -P ${port} --manifest-path "${manifest}" & ` +
     `for i in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && break; sleep 0.1; done; ` +
     `"${binary}" & wait`;
-  return {
-    baseURL,
-    webServer: {
-      command: `bash -c '${script.replace(/'/g, "'\\''")}'`,
-      cwd: root,
-      url: `${baseURL}/healthz`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: "ignore" as const,
-      stderr: "pipe" as const,
-      env: {
-        ...baseEnv,
-        AWS_LAMBDA_RUNTIME_API: `http://127.0.0.1:${port}/.rt`,
-        AWS_LAMBDA_FUNCTION_NAME: "_",
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "512",
-        AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
-        LEPTOS_SITE_ROOT: path.join(root, "target/site"),
-        STORIES_TABLE: fixture.table,
-        STORIES_COGNITO_USER_POOL_ID: fixture.poolId,
-        STORIES_COGNITO_CLIENT_ID: fixture.clientId,
-        STORIES_SIGNING_KEY: LAMBDA_SIGNING_KEY,
-      },
-    },
-  };
+  return instance("LAMBDA", binary, root, dataDir, port, `bash -c '${script.replace(/'/g, "'\\''")}'`, {
+    AWS_LAMBDA_RUNTIME_API: `http://127.0.0.1:${port}/.rt`,
+    AWS_LAMBDA_FUNCTION_NAME: "_",
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "512",
+    AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
+    STORIES_SIGNING_KEY: LAMBDA_SIGNING_KEY,
+  });
 }

@@ -367,8 +367,9 @@ async fn refused_soon(app: &TestApp, creds: &Value) -> bool {
     false
 }
 
-#[tokio::test]
-async fn a_removed_admin_loses_the_token_at_once_and_the_credentials_within_seconds() {
+/// A server with the admin `ada` signed in: her data dir, the server, her ID token and the
+/// credentials minted with it (which list subscribers).
+async fn ada_signed_in() -> (tempfile::TempDir, TestApp, String, Value) {
     let dir = data_dir();
     add_admin(dir.path(), "ada", PASSWORD);
     let app = spawn_app(dir.path()).await;
@@ -377,6 +378,12 @@ async fn a_removed_admin_loses_the_token_at_once_and_the_credentials_within_seco
         signed_get(&app, &creds, "/api/subscribers").await.status(),
         200
     );
+    (dir, app, token, creds)
+}
+
+#[tokio::test]
+async fn a_removed_admin_loses_the_token_at_once_and_the_credentials_within_seconds() {
+    let (dir, app, token, creds) = ada_signed_in().await;
     admin_cli(dir.path(), &["remove", "ada"], None);
     let response = app.credentials(&token).await;
     assert_eq!(response.status(), 401);
@@ -390,10 +397,7 @@ async fn a_removed_admin_loses_the_token_at_once_and_the_credentials_within_seco
 
 #[tokio::test]
 async fn a_password_change_ends_the_sessions_of_the_old_one() {
-    let dir = data_dir();
-    add_admin(dir.path(), "ada", PASSWORD);
-    let app = spawn_app(dir.path()).await;
-    let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let (dir, app, token, creds) = ada_signed_in().await;
     // At once: the session that signed in this very second ends too.
     admin_cli(
         dir.path(),
@@ -416,14 +420,7 @@ async fn a_password_change_ends_the_sessions_of_the_old_one() {
 
 #[tokio::test]
 async fn a_group_change_ends_the_sessions_that_carry_the_old_groups() {
-    let dir = data_dir();
-    add_admin(dir.path(), "ada", PASSWORD);
-    let app = spawn_app(dir.path()).await;
-    let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
-    assert_eq!(
-        signed_get(&app, &creds, "/api/subscribers").await.status(),
-        200
-    );
+    let (dir, app, token, creds) = ada_signed_in().await;
     // Bad input: a clear error, nothing changed.
     let unknown = admin_cli_output(dir.path(), &["groups", "nobody", "admin"]);
     assert!(!unknown.status.success());
@@ -474,10 +471,7 @@ fn admin_cli_output(dir: &std::path::Path, args: &[&str]) -> std::process::Outpu
 
 #[tokio::test]
 async fn logging_out_ends_that_session_and_older_ones_on_the_server_not_later_ones() {
-    let dir = data_dir();
-    add_admin(dir.path(), "ada", PASSWORD);
-    let app = spawn_app(dir.path()).await;
-    let (token, creds) = app.admin_credentials("ada", PASSWORD).await;
+    let (_dir, app, token, creds) = ada_signed_in().await;
     // Bad input is refused, says why, and ends nothing.
     let missing = app.post_form("/api/logout", &[]).await;
     assert_eq!(missing.status(), 400);

@@ -42,6 +42,63 @@ fn json_body(answer: &Value) -> Value {
     serde_json::from_slice(&body_of(answer)).expect("a JSON body")
 }
 
+/// Builds an event of one API's shape: method, path, query, headers, body.
+type EventOf<'a> = &'a dyn Fn(&str, &str, &[(&str, &str)], &[(&str, &str)], Option<&str>) -> Value;
+
+/// As the admin page does, through events made by `event`: signs ada in, gets credentials
+/// (never cached), and lists the subscribers with a call signed for the execute-api host and the
+/// path as the client calls it (`prefix`, e.g. a REST API's stage, then `/api/subscribers`). The
+/// list's answer, checked to be 200.
+async fn signed_list(function: &LambdaFunction, event: EventOf<'_>, prefix: &str) -> Value {
+    let login_form = format!("username=ada&password={PASSWORD}");
+    let login = function
+        .invoke(&event(
+            "POST",
+            "/api/login",
+            &[],
+            &[FORM, JSON],
+            Some(&login_form),
+        ))
+        .await;
+    assert_eq!(login["statusCode"], 200, "{login}");
+    let token = json_body(&login)["IdToken"].as_str().unwrap().to_owned();
+    let token_form = format!("token={token}");
+    let minted = function
+        .invoke(&event(
+            "POST",
+            "/api/credentials",
+            &[],
+            &[FORM, JSON],
+            Some(&token_form),
+        ))
+        .await;
+    assert_eq!(minted["statusCode"], 200);
+    assert_eq!(header(&minted, "cache-control"), "no-store");
+    let creds = json_body(&minted);
+    let target = format!("https://{API_HOST}{prefix}/api/subscribers?limit=50");
+    let signed = sign_get(
+        &identity(&creds),
+        REGION,
+        Default::default(),
+        SystemTime::now(),
+        &target,
+        &[],
+    );
+    let mut headers: Vec<(&str, &str)> = vec![JSON];
+    headers.extend(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let list = function
+        .invoke(&event(
+            "GET",
+            "/api/subscribers",
+            &[("limit", "50")],
+            &headers,
+            None,
+        ))
+        .await;
+    assert_eq!(list["statusCode"], 200, "{list}");
+    list
+}
+
 #[test]
 fn without_stateless_backends_and_a_shared_key_lambda_mode_says_what_to_set() {
     // Nothing listens there: the settings are refused before the runtime is asked for events.
@@ -134,50 +191,15 @@ async fn http_api_events_serve_pages_assets_subscribes_and_the_signed_admin_list
     );
 
     // The admin: sign in, get credentials, sign the list call for the API's host name.
-    let login = function
-        .invoke(&http_api_event(
-            "POST",
-            "/api/login",
-            "",
-            &[FORM, JSON],
-            Some(&format!("username=ada&password={PASSWORD}")),
-        ))
-        .await;
-    assert_eq!(login["statusCode"], 200, "{login}");
-    let token = json_body(&login)["IdToken"].as_str().unwrap().to_owned();
-    let minted = function
-        .invoke(&http_api_event(
-            "POST",
-            "/api/credentials",
-            "",
-            &[FORM, JSON],
-            Some(&format!("token={token}")),
-        ))
-        .await;
-    assert_eq!(minted["statusCode"], 200);
-    assert_eq!(header(&minted, "cache-control"), "no-store");
-    let creds = json_body(&minted);
-    let target = format!("https://{API_HOST}/api/subscribers?limit=50");
-    let signed = sign_get(
-        &identity(&creds),
-        REGION,
-        Default::default(),
-        SystemTime::now(),
-        &target,
-        &[],
-    );
-    let mut headers: Vec<(&str, &str)> = vec![JSON];
-    headers.extend(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let list = function
-        .invoke(&http_api_event(
-            "GET",
-            "/api/subscribers",
-            "limit=50",
-            &headers,
-            None,
-        ))
-        .await;
-    assert_eq!(list["statusCode"], 200, "{list}");
+    let list = signed_list(
+        &function,
+        &|method, path, query, headers, body| {
+            let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            http_api_event(method, path, &query.join("&"), headers, body)
+        },
+        "",
+    )
+    .await;
     let emails: Vec<String> = json_body(&list)["subscribers"]
         .as_array()
         .unwrap()
@@ -333,49 +355,14 @@ async fn rest_api_events_under_a_stage_are_routed_redirected_and_verified() {
         "https://site.example.com"
     );
 
-    let login = function
-        .invoke(&rest_api_event(
-            "prod",
-            "POST",
-            "/api/login",
-            &[],
-            &[FORM, JSON],
-            Some(&format!("username=ada&password={PASSWORD}")),
-        ))
-        .await;
-    let token = json_body(&login)["IdToken"].as_str().unwrap().to_owned();
-    let minted = function
-        .invoke(&rest_api_event(
-            "prod",
-            "POST",
-            "/api/credentials",
-            &[],
-            &[FORM, JSON],
-            Some(&format!("token={token}")),
-        ))
-        .await;
-    let creds = json_body(&minted);
-    let signed = sign_get(
-        &identity(&creds),
-        REGION,
-        Default::default(),
-        SystemTime::now(),
-        &format!("https://{API_HOST}/prod/api/subscribers?limit=50"),
-        &[],
-    );
-    let mut headers: Vec<(&str, &str)> = vec![JSON];
-    headers.extend(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let list = function
-        .invoke(&rest_api_event(
-            "prod",
-            "GET",
-            "/api/subscribers",
-            &[("limit", "50")],
-            &headers,
-            None,
-        ))
-        .await;
-    assert_eq!(list["statusCode"], 200, "{list}");
+    let list = signed_list(
+        &function,
+        &|method, path, query, headers, body| {
+            rest_api_event("prod", method, path, query, headers, body)
+        },
+        "/prod",
+    )
+    .await;
     assert_eq!(
         json_body(&list)["subscribers"][0]["email"],
         "rest@example.com"
