@@ -85,6 +85,7 @@ class Template(unittest.TestCase):
     def test_the_function_runs_in_lambda_mode_on_the_stacks_backends(self):
         function = self.resources["Function"]["Properties"]
         self.assertEqual((function["Runtime"], function["Handler"]), ("provided.al2023", "bootstrap"))
+        self.assertEqual(function["Architectures"], [{"Ref": "Architecture"}])
         env = function["Environment"]["Variables"]
         self.assertEqual(env["STORIES_STORE"], "dynamodb")
         self.assertEqual(env["STORIES_IDENTITY"], "cognito")
