@@ -41,6 +41,9 @@ pub struct Cli {
     #[command(flatten)]
     pub backends: BackendArgs,
 
+    #[command(flatten)]
+    pub mail: MailArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -67,6 +70,50 @@ pub enum Command {
     /// Time SigV4 verification against aws-sigv4 signing (for scripts/bench; prints JSON).
     #[command(hide = true)]
     BenchSigv4,
+    /// Check the mail settings.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test message to ADDRESS through the configured transport (the outbox by default),
+    /// and say where it went.
+    Test { address: String },
+}
+
+/// How the product's mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MailTransportKind {
+    /// Each message as an `.eml` file in `<data dir>/outbox/` (nothing is sent).
+    Outbox,
+    /// An SMTP relay (`STORIES_SMTP_URL`).
+    Smtp,
+}
+
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// How mail leaves. Default: `smtp` when STORIES_SMTP_URL is set, else `outbox`.
+    #[arg(long, env = "STORIES_MAIL_TRANSPORT", value_enum, global = true)]
+    pub mail_transport: Option<MailTransportKind>,
+
+    /// The sender of every message, e.g. `Serverless Stories <news@example.com>`.
+    #[arg(
+        long,
+        env = "STORIES_MAIL_FROM",
+        default_value = "Serverless Stories <newsletter@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// The SMTP relay: `smtps://USER:PASSWORD@HOST[:PORT]` (TLS), `smtp://HOST:PORT?tls=required`
+    /// (STARTTLS), or `smtp://127.0.0.1:PORT` (plain, loopback only). Selects the smtp transport.
+    #[arg(long, env = "STORIES_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+
+    /// A file holding the SMTP password (instead of putting it in the URL).
+    #[arg(long, env = "STORIES_SMTP_PASSWORD_FILE", global = true)]
+    pub smtp_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

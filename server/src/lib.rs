@@ -17,6 +17,8 @@ pub mod http_server;
 pub mod http_stack;
 pub mod identity;
 pub mod lambda;
+pub mod mail;
+pub mod mail_cli;
 pub mod metrics;
 pub mod page_cache;
 pub mod resources;

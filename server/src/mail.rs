@@ -1,0 +1,104 @@
+//! Mail the product sends, and the transports that carry it (chosen like the stores):
+//! `outbox`, the embedded default, writes each message as an `.eml` file (exactly the bytes that
+//! would go on the wire) into `<data dir>/outbox/`; `smtp` sends it to the relay
+//! `STORIES_SMTP_URL` names. Messages are composed once (`compose`), so every transport carries
+//! the same bytes.
+
+pub mod compose;
+pub mod outbox;
+pub mod smtp;
+
+use crate::cli::{MailArgs, MailTransportKind};
+use app::error::Cause;
+use lettre::{address::Envelope, message::Mailbox};
+use std::path::{Path, PathBuf};
+
+/// A message to one recipient: what the product has to say, without the wire format.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// An HTML alternative of `text`, if any.
+    pub html: Option<String>,
+    /// Further headers (e.g. `List-Unsubscribe`), ASCII values.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// This message can't be sent as it is (an address the relay refuses, a malformed one):
+    /// sending it again won't help.
+    #[error("the message was refused")]
+    Refused(#[source] Cause),
+    /// The transport is unreachable, busy or failing: sending again later may work.
+    #[error("the mail transport is unavailable")]
+    Unavailable(#[source] Cause),
+}
+
+/// Where a message went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Written to the outbox, as this file.
+    Written(PathBuf),
+    /// Accepted by this relay (shown without credentials).
+    Relayed(String),
+}
+
+/// Carries composed messages. Two implementations (and SES to come): the outbox and SMTP.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    async fn deliver(&self, envelope: &Envelope, message: &[u8]) -> Result<Delivered, MailError>;
+}
+
+/// Composes and sends the product's mail through the configured transport.
+pub struct Mailer {
+    from: Mailbox,
+    transport: Box<dyn Transport>,
+}
+
+impl Mailer {
+    /// The transport the settings name: SMTP when `STORIES_SMTP_URL` is set (or asked for), the
+    /// outbox in the data directory otherwise.
+    pub fn from_settings(settings: &MailArgs, data_dir: &Path) -> anyhow::Result<Self> {
+        let from: Mailbox = settings.mail_from.parse().map_err(|err| {
+            anyhow::anyhow!(
+                "STORIES_MAIL_FROM {:?} is not a sender such as \
+                 \"Serverless Stories <news@example.com>\": {err}",
+                settings.mail_from
+            )
+        })?;
+        let kind = settings
+            .mail_transport
+            .unwrap_or(if settings.smtp_url.is_some() {
+                MailTransportKind::Smtp
+            } else {
+                MailTransportKind::Outbox
+            });
+        let transport: Box<dyn Transport> = match kind {
+            MailTransportKind::Outbox => Box::new(outbox::Outbox::new(data_dir.join("outbox"))),
+            MailTransportKind::Smtp => {
+                let url = settings.smtp_url.as_deref().ok_or_else(|| {
+                    anyhow::anyhow!("the smtp mail transport needs STORIES_SMTP_URL")
+                })?;
+                Box::new(smtp::Smtp::new(
+                    url,
+                    settings.smtp_password_file.as_deref(),
+                )?)
+            }
+        };
+        Ok(Self { from, transport })
+    }
+
+    pub fn from_address(&self) -> &Mailbox {
+        &self.from
+    }
+
+    pub async fn send(&self, mail: &Mail) -> Result<Delivered, MailError> {
+        let (envelope, message) = compose::compose(&self.from, mail)?;
+        let delivered = self.transport.deliver(&envelope, &message).await?;
+        tracing::info!(to = %app::audit::untrusted(&mail.to), subject = %mail.subject,
+            delivered = ?delivered, "mail sent");
+        Ok(delivered)
+    }
+}

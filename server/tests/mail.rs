@@ -1,0 +1,125 @@
+//! Black-box: `serverless-stories mail test` through each transport: the outbox (the default)
+//! and an SMTP relay (the aiosmtpd sink `scripts/test` starts on loopback, saving what it gets
+//! into a Maildir).
+
+mod common;
+
+use common::{data_dir, run_cli, unique_name};
+use std::{path::PathBuf, time::Duration};
+
+fn env(dir: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![("STORIES_DATA_DIR".to_owned(), dir.display().to_string())];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+/// The SMTP sink: its URL and the Maildir it saves messages into.
+fn smtp_sink() -> (String, PathBuf) {
+    let (Ok(url), Ok(maildir)) = (
+        std::env::var("STORIES_TEST_SMTP_URL"),
+        std::env::var("STORIES_TEST_MAILDIR"),
+    ) else {
+        panic!(
+            "the SMTP tests need a sink: run scripts/test, or start `python3 -m aiosmtpd -n -l \
+             127.0.0.1:2525 -c aiosmtpd.handlers.Mailbox /tmp/maildir` and set \
+             STORIES_TEST_SMTP_URL=smtp://127.0.0.1:2525 STORIES_TEST_MAILDIR=/tmp/maildir"
+        )
+    };
+    (url, PathBuf::from(maildir))
+}
+
+#[test]
+fn the_test_message_goes_to_the_outbox_by_default() {
+    let dir = data_dir();
+    let output = run_cli(&["mail", "test", "ada@example.com"], &env(dir.path(), &[]));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let path = stdout
+        .trim()
+        .strip_prefix("wrote the test message to ")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(path.starts_with(&dir.path().join("outbox").display().to_string()));
+    let message = std::fs::read_to_string(path).unwrap();
+    for header in [
+        "From: \"Serverless Stories\" <newsletter@localhost>\r\n",
+        "To: ada@example.com\r\n",
+        "Subject: Test message from Serverless Stories\r\n",
+    ] {
+        assert!(message.contains(header), "{header:?} missing:\n{message}");
+    }
+}
+
+#[test]
+fn the_test_message_goes_through_an_smtp_relay() {
+    let (url, maildir) = smtp_sink();
+    let dir = data_dir();
+    let to = format!("{}@example.com", unique_name("smtp"));
+    let settings = [
+        ("STORIES_SMTP_URL", url.as_str()),
+        ("STORIES_MAIL_FROM", "Stories <news@stories.example>"),
+    ];
+    let output = run_cli(&["mail", "test", &to], &env(dir.path(), &settings));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("to {to} through smtp://")));
+    // The sink saved it (at once, but poll briefly: it writes after answering).
+    let received = (0..50)
+        .find_map(|_| {
+            let found = std::fs::read_dir(maildir.join("new"))
+                .ok()?
+                .find_map(|entry| {
+                    let text = std::fs::read_to_string(entry.ok()?.path()).ok()?;
+                    text.contains(&format!("To: {to}")).then_some(text)
+                });
+            if found.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            found
+        })
+        .expect("the sink received the message");
+    assert!(
+        received.contains("From: Stories <news@stories.example>"),
+        "{received}"
+    );
+    assert!(received.contains("Subject: Test message from Serverless Stories"));
+    assert!(
+        !dir.path().join("outbox").exists(),
+        "also written to the outbox"
+    );
+}
+
+#[test]
+fn bad_mail_settings_and_addresses_get_a_clear_error() {
+    let dir = data_dir();
+    let fails = |args: &[&str], extra: &[(&str, &str)]| {
+        let output = run_cli(args, &env(dir.path(), extra));
+        assert!(!output.status.success(), "{args:?} {extra:?} succeeded");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let test = ["mail", "test", "ada@example.com"];
+    assert!(fails(&test, &[("STORIES_MAIL_FROM", "nobody")]).contains("STORIES_MAIL_FROM"));
+    assert!(
+        fails(&test, &[("STORIES_SMTP_URL", "smtp://mail.example.com")]).contains("without TLS")
+    );
+    assert!(fails(&test, &[("STORIES_SMTP_URL", "ftp://x")]).contains("not an SMTP URL"));
+    assert!(fails(&test, &[("STORIES_MAIL_TRANSPORT", "smtp")]).contains("STORIES_SMTP_URL"));
+    // Nothing listens on port 9: unavailable, said plainly.
+    let down = fails(&test, &[("STORIES_SMTP_URL", "smtp://127.0.0.1:9")]);
+    assert!(down.contains("the mail transport is unavailable"), "{down}");
+    let bad_address = fails(&["mail", "test", "not an address"], &[]);
+    assert!(
+        bad_address.contains("the message was refused"),
+        "{bad_address}"
+    );
+}
