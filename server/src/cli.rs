@@ -89,6 +89,8 @@ pub enum MailTransportKind {
     Outbox,
     /// An SMTP relay (`STORIES_SMTP_URL`).
     Smtp,
+    /// Amazon SES (v2 API), through the standard AWS settings; the sender must be verified.
+    Ses,
 }
 
 #[derive(Debug, Args)]

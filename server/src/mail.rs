@@ -1,17 +1,18 @@
 //! Mail the product sends, and the transports that carry it (chosen like the stores):
 //! `outbox`, the embedded default, writes each message as an `.eml` file (exactly the bytes that
 //! would go on the wire) into `<data dir>/outbox/`; `smtp` sends it to the relay
-//! `STORIES_SMTP_URL` names. Messages are composed once (`compose`), so every transport carries
+//! `STORIES_SMTP_URL` names; `ses` hands it to Amazon SES. Messages are composed once (`compose`), so every transport carries
 //! the same bytes.
 
 pub mod compose;
 pub mod outbox;
+pub mod ses;
 pub mod smtp;
 
 use crate::cli::{MailArgs, MailTransportKind};
 use app::error::Cause;
 use lettre::{address::Envelope, message::Mailbox};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A message to one recipient: what the product has to say, without the wire format.
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ pub enum Delivered {
     Relayed(String),
 }
 
-/// Carries composed messages. Two implementations (and SES to come): the outbox and SMTP.
+/// Carries composed messages: the outbox, SMTP, SES.
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync {
     async fn deliver(&self, envelope: &Envelope, message: &[u8]) -> Result<Delivered, MailError>;
@@ -58,9 +59,12 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// The transport the settings name: SMTP when `STORIES_SMTP_URL` is set (or asked for), the
-    /// outbox in the data directory otherwise.
-    pub fn from_settings(settings: &MailArgs, data_dir: &Path) -> anyhow::Result<Self> {
+    /// The transport the settings name: SMTP when `STORIES_SMTP_URL` is set (or asked for), SES
+    /// when asked for, the outbox in the data directory otherwise.
+    pub async fn from_settings(
+        settings: &MailArgs,
+        resources: &crate::resources::Resources,
+    ) -> anyhow::Result<Self> {
         let from: Mailbox = settings.mail_from.parse().map_err(|err| {
             anyhow::anyhow!(
                 "STORIES_MAIL_FROM {:?} is not a sender such as \
@@ -76,7 +80,10 @@ impl Mailer {
                 MailTransportKind::Outbox
             });
         let transport: Box<dyn Transport> = match kind {
-            MailTransportKind::Outbox => Box::new(outbox::Outbox::new(data_dir.join("outbox"))),
+            MailTransportKind::Outbox => {
+                Box::new(outbox::Outbox::new(resources.data_dir().join("outbox")))
+            }
+            MailTransportKind::Ses => Box::new(ses::Ses::new(resources.aws_config().await?)),
             MailTransportKind::Smtp => {
                 let url = settings.smtp_url.as_deref().ok_or_else(|| {
                     anyhow::anyhow!("the smtp mail transport needs STORIES_SMTP_URL")

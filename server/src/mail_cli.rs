@@ -9,7 +9,8 @@ use std::path::Path;
 pub async fn run(command: MailCommand, settings: &MailArgs, data_dir: &Path) -> anyhow::Result<()> {
     match command {
         MailCommand::Test { address } => {
-            let mailer = Mailer::from_settings(settings, data_dir)?;
+            let resources = crate::resources::Resources::new(data_dir);
+            let mailer = Mailer::from_settings(settings, &resources).await?;
             let mail = Mail {
                 to: address.clone(),
                 subject: "Test message from Serverless Stories".into(),

@@ -123,3 +123,67 @@ fn bad_mail_settings_and_addresses_get_a_clear_error() {
         "{bad_address}"
     );
 }
+
+/// SES (on moto): the raw message arrives as composed; an unverified sender is refused, clearly.
+#[tokio::test]
+async fn the_test_message_goes_through_ses_from_a_verified_sender() {
+    use aws_sdk_sesv2::config::{Credentials, Region};
+    let endpoint = common::moto_endpoint();
+    let config = aws_sdk_sesv2::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(&endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::for_tests())
+        .build();
+    let domain = format!("{}.example", unique_name("ses"));
+    aws_sdk_sesv2::Client::from_conf(config)
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect("verify the sending domain");
+    let dir = data_dir();
+    let to = format!("{}@example.com", unique_name("ses-to"));
+    let from = format!("Stories <news@{domain}>");
+    let aws = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("STORIES_MAIL_TRANSPORT", "ses"),
+    ];
+    let mut settings = aws.to_vec();
+    settings.push(("STORIES_MAIL_FROM", from.as_str()));
+    let output = run_cli(&["mail", "test", &to], &env(dir.path(), &settings));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("through Amazon SES"));
+    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let raw = data["ses"]["RawMessage"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|message| message["raw_data"].as_str())
+        .find(|raw| raw.contains(&format!("To: {to}")))
+        .expect("SES got the raw message");
+    assert!(
+        raw.contains("Subject: Test message from Serverless Stories"),
+        "{raw}"
+    );
+
+    let mut unverified = aws.to_vec();
+    unverified.push(("STORIES_MAIL_FROM", "news@unverified.example"));
+    let refused = run_cli(&["mail", "test", &to], &env(dir.path(), &unverified));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("the message was refused"), "{stderr}");
+}
