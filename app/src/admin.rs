@@ -14,6 +14,28 @@ pub const SIGV4_SERVICE: &str = "execute-api";
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
+/// A time as people read it: "30 Nov 2026, 14:06 UTC", from RFC 3339 in UTC (what the API
+/// gives; the exact time goes in the `<time>` element's `datetime`). Anything else is shown as
+/// it is.
+pub fn time_for_people(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let readable = || {
+        let (date, time) = rfc3339.strip_suffix('Z')?.split_once('T')?;
+        let mut date = date.splitn(3, '-');
+        let (year, month, day) = (date.next()?, date.next()?, date.next()?);
+        let month = MONTHS.get(month.parse::<usize>().ok()?.checked_sub(1)?)?;
+        let day: u8 = day.parse().ok()?;
+        let hours_minutes = time.get(..5)?;
+        let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let (hours, minutes) = hours_minutes.split_once(':')?;
+        (year.len() == 4 && digits(year) && digits(hours) && digits(minutes))
+            .then(|| format!("{day} {month} {year}, {hours_minutes} UTC"))
+    };
+    readable().unwrap_or_else(|| rfc3339.to_owned())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriberRow {
     /// As the visitor typed it. Rendered as text, never as HTML.
@@ -134,5 +156,31 @@ mod server_side {
             next_cursor: page.next_cursor,
             total,
         })
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::time_for_people;
+
+    #[test]
+    fn times_read_as_people_write_them_and_anything_else_as_it_is() {
+        assert_eq!(
+            time_for_people("2026-11-30T14:06:09.487870095Z"),
+            "30 Nov 2026, 14:06 UTC"
+        );
+        assert_eq!(
+            time_for_people("2026-01-05T00:00:00Z"),
+            "5 Jan 2026, 00:00 UTC"
+        );
+        for odd in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-30T14:06:09+02:00",
+            "2026-11-30T1Z",
+        ] {
+            assert_eq!(time_for_people(odd), odd);
+        }
     }
 }

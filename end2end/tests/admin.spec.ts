@@ -66,6 +66,10 @@ test("an admin logs in, pages through the subscribers, and logs out", async ({ p
     await expect(page.locator("table.subscribers tbody")).not.toHaveText(before ?? "");
   }
   for (const email of addresses) expect(seen).toContain(email);
+  // Times as people read them; the exact one in the element's datetime.
+  const time = page.locator("table.subscribers tbody tr td time").first();
+  await expect(time).toHaveText(/^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC$/);
+  expect(await time.getAttribute("datetime")).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
   // The address with markup in it is shown as text and never runs.
   expect(seen).toContain(HOSTILE);
   await expect(page.locator("table.subscribers img")).toHaveCount(0);

@@ -232,7 +232,7 @@ fn SubscriberTable(rows: Vec<SubscriberRow>) -> impl IntoView {
                     {rows
                         .into_iter()
                         .map(|row| {
-                            let shown = row.subscribed_at.replacen('T', " ", 1).replace('Z', " UTC");
+                            let shown = crate::admin::time_for_people(&row.subscribed_at);
                             view! {
                                 <tr>
                                     <td>{row.email}</td>
