@@ -74,15 +74,20 @@ mod storage {
         web_sys::window()?.local_storage().ok()?
     }
 
+    /// The token (or any plain value) under `key`.
     pub fn get(key: &str) -> Option<String> {
+        stored(key).map(|value| unquoted(&value).to_owned())
+    }
+
+    /// What is stored under `key`, as it is.
+    fn stored(key: &str) -> Option<String> {
         #[cfg(feature = "hydrate")]
-        let stored = local()?.get_item(key).ok()?;
+        return local()?.get_item(key).ok()?;
         #[cfg(not(feature = "hydrate"))]
-        let stored: Option<String> = {
+        {
             let _ = key;
             None
-        };
-        stored.map(|value| unquoted(&value).to_owned())
+        }
     }
 
     /// Earlier versions stored the token as a JSON string. A token (JWT: base64url and dots)
@@ -95,7 +100,7 @@ mod storage {
     }
 
     pub fn get_json<T: DeserializeOwned>(key: &str) -> Option<T> {
-        serde_json::from_str(&get(key)?).ok()
+        serde_json::from_str(&stored(key)?).ok()
     }
 
     pub fn set(key: &str, value: &str) {

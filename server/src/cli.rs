@@ -314,6 +314,14 @@ pub enum AdminCommand {
     },
 }
 
+impl ServeArgs {
+    /// Whether the credential key comes from the settings (the key, or its secret) rather than
+    /// from this instance's data directory: only then do other instances accept its credentials.
+    pub fn shares_credential_key(&self) -> bool {
+        self.credential_key.is_some() || self.credential_key_secret.is_some()
+    }
+}
+
 /// An origin as browsers send it: `scheme://host[:port]`, no path, no trailing slash.
 fn parse_origin(text: &str) -> Result<http::HeaderValue, String> {
     let text = text.trim();

@@ -40,7 +40,8 @@ async fn cache_control(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let path = request.uri().path();
-    let policy = if path.starts_with("/api/") {
+    let api = path.starts_with("/api/");
+    let policy = if api {
         Some("no-store")
     } else if path.starts_with("/pkg/") {
         Some(HASHED_FILE)
@@ -52,8 +53,8 @@ async fn cache_control(
     } else {
         None
     };
-    let api = path.starts_with("/api/");
     let mut response = next.run(request).await;
+    // API answers are never kept, errors included; files only when they were found.
     if let Some(policy) = policy.filter(|_| api || response.status() == http::StatusCode::OK) {
         response
             .headers_mut()

@@ -36,7 +36,7 @@ pub fn check_settings(backends: &BackendArgs, serve: &ServeArgs) -> anyhow::Resu
              STORIES_COGNITO_CLIENT_ID"
         );
     }
-    if serve.credential_key.is_none() && serve.credential_key_secret.is_none() {
+    if !serve.shares_credential_key() {
         anyhow::bail!(
             "in Lambda, every instance must derive credentials from the same key: set \
              STORIES_SIGNING_KEY_SECRET to a Secrets Manager secret holding 64 hex characters \

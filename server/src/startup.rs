@@ -129,9 +129,7 @@ async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Resu
     let identity = identity::from_settings(backends, &resources).await?;
     let catalog = content::embedded_catalog().context("loading the stories")?;
     warn_if_site_not_split(&settings.leptos);
-    let shared_key =
-        settings.serve.credential_key.is_some() || settings.serve.credential_key_secret.is_some();
-    if backends.store == StoreKind::Dynamodb && !shared_key {
+    if backends.store == StoreKind::Dynamodb && !settings.serve.shares_credential_key() {
         tracing::warn!(
             "STORIES_SIGNING_KEY is not set: credentials from this instance are accepted \
              only by instances sharing its data directory"
