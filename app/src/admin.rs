@@ -42,6 +42,7 @@ pub struct SubscriberRow {
     pub email: String,
     /// RFC 3339, UTC.
     pub subscribed_at: String,
+    pub status: crate::subscriber_status::Status,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +50,9 @@ pub struct SubscriberPage {
     pub subscribers: Vec<SubscriberRow>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// Every subscriber stored, in any status.
     pub total: u64,
+    pub counts: crate::subscriber_status::StatusCounts,
 }
 
 #[server(
@@ -61,8 +64,10 @@ pub struct SubscriberPage {
 pub async fn list_subscribers(
     cursor: Option<String>,
     limit: Option<u32>,
+    status: Option<crate::subscriber_status::Status>,
+    search: Option<String>,
 ) -> Result<SubscriberPage, ApiError> {
-    server_side::list_subscribers(cursor, limit).await
+    server_side::list_subscribers(cursor, limit, status, search).await
 }
 
 /// The admin page's call of [`list_subscribers`]: a GET with the arguments in the query string,
@@ -108,13 +113,15 @@ mod server_side {
     use crate::{
         credentials::Caller,
         error::{describe, ApiErrorKind},
-        store::{observed, StoreError},
+        store::{observed, ListFilter, StoreError},
     };
     use time::format_description::well_known::Rfc3339;
 
     pub async fn list_subscribers(
         cursor: Option<String>,
         limit: Option<u32>,
+        status: Option<crate::subscriber_status::Status>,
+        search: Option<String>,
     ) -> Result<SubscriberPage, ApiError> {
         // The SigV4 layer put the verified caller here; without it nothing is served.
         let caller = leptos_axum::extract::<axum::Extension<Caller>>()
@@ -139,10 +146,12 @@ mod server_side {
             }
         };
         let cursor = cursor.filter(|c| !c.is_empty());
-        let page = observed("page", store.page(cursor.as_deref(), limit))
+        let filter = ListFilter { status, search };
+        let now = time::OffsetDateTime::now_utc();
+        let page = observed("page", store.page(&filter, cursor.as_deref(), limit, now))
             .await
             .map_err(failed)?;
-        let total = observed("count", store.count()).await.map_err(failed)?;
+        let counts = observed("count", store.counts(now)).await.map_err(failed)?;
         tracing::info!(admin = %caller.0.username, rows = page.subscribers.len(), "listed subscribers");
         Ok(SubscriberPage {
             subscribers: page
@@ -151,10 +160,12 @@ mod server_side {
                 .map(|s| SubscriberRow {
                     email: s.email,
                     subscribed_at: s.subscribed_at.format(&Rfc3339).unwrap_or_default(),
+                    status: s.status,
                 })
                 .collect(),
             next_cursor: page.next_cursor,
-            total,
+            total: counts.total(),
+            counts,
         })
     }
 }

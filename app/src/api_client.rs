@@ -216,6 +216,7 @@ mod tests {
         for outcome in [
             SubscribeOutcome::Subscribed,
             SubscribeOutcome::AlreadySubscribed,
+            SubscribeOutcome::ConfirmationSent,
         ] {
             let name: String = serde_json::from_value(serde_json::json!(outcome)).expect("a name");
             assert_eq!(variant::<SubscribeOutcome>(&name), Some(outcome));

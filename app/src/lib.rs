@@ -6,12 +6,14 @@ pub mod api_client;
 pub mod auth;
 pub mod credentials;
 pub mod error;
+pub mod mail_links;
 pub mod page_location;
 pub mod session;
 pub mod sigv4_signer;
 pub mod stories;
 pub mod subscribe;
 pub mod subscriber_email;
+pub mod subscriber_status;
 
 #[cfg(feature = "ssr")]
 pub mod audit;
@@ -77,6 +79,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/post/:slug/") view=pages::story::StoryPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::login::LoginPage/>
                     <Route path=path!("/admin") view=pages::admin::AdminPage/>
+                    <Route path=path!("/confirm") view=pages::mail_links::ConfirmPage/>
+                    <Route path=path!("/unsubscribe") view=pages::mail_links::UnsubscribePage/>
                 </Routes>
             </main>
             <components::footer::Footer/>

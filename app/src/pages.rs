@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod home;
 pub mod login;
+pub mod mail_links;
 pub mod not_found;
 pub mod story;

@@ -4,19 +4,149 @@
 use crate::subscriber_email::SubscriberEmail;
 use time::OffsetDateTime;
 
-/// What a subscribe did. A duplicate is a normal answer, not an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Insert {
-    Added,
-    AlreadyPresent,
-}
+pub use crate::subscriber_status::{Status, StatusCounts};
 
-/// One stored subscription.
+/// One stored address and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscriber {
     /// The address as the visitor typed it.
     pub email: String,
+    pub status: Status,
+    /// When the current subscription was asked for (a re-subscribe after leaving starts anew).
     pub subscribed_at: OffsetDateTime,
+    pub confirmed_at: Option<OffsetDateTime>,
+    pub unsubscribed_at: Option<OffsetDateTime>,
+}
+
+/// What happened to a subscription, when, and through what: the consent record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEvent {
+    pub at: OffsetDateTime,
+    pub kind: ConsentEventKind,
+    /// Where: e.g. "form on /", "confirmation link", "one-click unsubscribe", "admin ada", "cli".
+    pub source: String,
+    /// The client's address, kept only with `--record-consent-ip`.
+    pub client_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentEventKind {
+    Subscribed,
+    Confirmed,
+    Unsubscribed,
+}
+
+impl ConsentEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscribed => "subscribed",
+            Self::Confirmed => "confirmed",
+            Self::Unsubscribed => "unsubscribed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Subscribed, Self::Confirmed, Self::Unsubscribed]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// Everything stored about one address (what an access request gets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberRecord {
+    pub subscriber: Subscriber,
+    /// Oldest first.
+    pub history: Vec<ConsentEvent>,
+    /// While pending: when the last confirmation mail was sent and when its link stops working.
+    pub confirmation_sent_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
+    /// The secret in this address's unsubscribe links (no expiry).
+    pub unsubscribe_token: Option<String>,
+}
+
+/// Who asked to subscribe, and how (the consent record's first entry).
+#[derive(Debug, Clone)]
+pub struct NewSubscription<'a> {
+    pub email: &'a SubscriberEmail,
+    pub at: OffsetDateTime,
+    pub source: &'a str,
+    pub client_ip: Option<&'a str>,
+    /// `Some`: stored pending until this confirmation arrives; `None`: confirmed at once.
+    pub confirmation: Option<Confirmation>,
+    /// Stored as the address's unsubscribe secret unless it already has one (links in mails
+    /// sent earlier keep working).
+    pub unsubscribe_token: &'a str,
+}
+
+/// A pending subscription's proof of consent to come: the hash of the mailed token (the token
+/// itself is never stored) and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub token_hash: String,
+    /// On a whole hour (UTC): stores may count pending subscriptions per expiry hour.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What a subscribe did. A duplicate is a normal answer, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A new subscription (also after an unsubscribe, or after an unconfirmed one expired), now
+    /// pending or confirmed as asked; or a pending one confirmed by a subscribe without double
+    /// opt-in. The address's unsubscribe secret is returned for the mail.
+    New { unsubscribe_token: String },
+    /// Already on the list: nothing changed.
+    AlreadyConfirmed,
+    /// Waiting for confirmation since before: nothing changed (see `renew_confirmation`).
+    AwaitingConfirmation { last_sent_at: OffsetDateTime },
+}
+
+/// What following a confirmation link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Now on the list (this address, as typed).
+    Confirmed(String),
+    AlreadyConfirmed(String),
+    /// No pending subscription has this token: forged, expired, replaced by a newer mail, or the
+    /// address left or was erased.
+    Unknown,
+}
+
+/// What an unsubscribe did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsubscribed {
+    /// Off the list now (this address, as typed).
+    Unsubscribed(String),
+    AlreadyUnsubscribed(String),
+    /// No such secret or address.
+    Unknown,
+}
+
+/// Whose subscription to end: the secret from a link, or (admins, the CLI) the address.
+#[derive(Debug, Clone, Copy)]
+pub enum Unsubscriber<'a> {
+    Token(&'a str),
+    Address(&'a SubscriberEmail),
+}
+
+/// Which subscribers a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    /// Addresses containing this text, compared in lower case (addresses are stored with their
+    /// lower-case form as the key).
+    pub search: Option<String>,
+}
+
+impl ListFilter {
+    /// The search as stores compare it.
+    pub fn search_key(&self) -> Option<String> {
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|search| !search.is_empty())
+            .map(str::to_lowercase)
+    }
 }
 
 /// A failure of the store itself (never a duplicate). The cause (`source()`) is logged, the
@@ -42,22 +172,71 @@ pub struct Page {
 
 #[async_trait::async_trait]
 pub trait SubscriberStore: Send + Sync + 'static {
-    /// Adds the address unless an address with the same normalized form is already stored.
-    /// Returns only after the write is durable.
-    async fn subscribe(
+    /// Adds the subscription unless the address (by its normalized form) is on the list or
+    /// waiting for confirmation. Atomic, and durable when it returns.
+    async fn subscribe(&self, request: &NewSubscription<'_>) -> Result<Subscribed, StoreError>;
+
+    /// Replaces a pending subscription's confirmation (a new mail with a new link) if the last
+    /// one was sent no later than `sent_before`. Atomic: of many racing calls one wins. Returns
+    /// the unsubscribe secret when it did (the caller then sends the mail).
+    async fn renew_confirmation(
         &self,
         email: &SubscriberEmail,
+        confirmation: &Confirmation,
         at: OffsetDateTime,
-    ) -> Result<Insert, StoreError>;
+        sent_before: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError>;
 
-    /// Looks an address up by its normalized form.
-    async fn find(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>, StoreError>;
+    /// Confirms the pending subscription whose token hashes to `token_hash`, unless it expired.
+    /// Atomic: of racing confirms one confirms, and a confirm racing an unsubscribe leaves one
+    /// of the two states.
+    async fn confirm(
+        &self,
+        token_hash: &str,
+        at: OffsetDateTime,
+        client_ip: Option<&str>,
+    ) -> Result<Confirmed, StoreError>;
 
-    /// Up to `limit` subscribers after `cursor` (from the previous page), in a stable order.
-    async fn page(&self, cursor: Option<&str>, limit: u32) -> Result<Page, StoreError>;
+    /// Ends a subscription (pending or confirmed), keeping the record.
+    async fn unsubscribe(
+        &self,
+        who: Unsubscriber<'_>,
+        at: OffsetDateTime,
+        source: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Unsubscribed, StoreError>;
 
-    /// How many subscribers there are.
-    async fn count(&self) -> Result<u64, StoreError>;
+    /// Erases every record of the address. Returns whether there was one.
+    async fn erase(&self, email: &SubscriberEmail) -> Result<bool, StoreError>;
+
+    /// Everything stored about an address, found by its normalized form.
+    async fn record(&self, email: &SubscriberEmail)
+        -> Result<Option<SubscriberRecord>, StoreError>;
+
+    /// The address's unsubscribe secret, `new_token` stored now if it has none (addresses
+    /// stored by older versions). `None` if the address is not stored.
+    async fn unsubscribe_token(
+        &self,
+        email: &SubscriberEmail,
+        new_token: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Up to `limit` subscribers matching `filter` after `cursor` (from the previous page), in a
+    /// stable order. Pending subscriptions that expired before `now` are not listed.
+    async fn page(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Page, StoreError>;
+
+    /// How many subscribers there are in each status, kept as they change (never a scan).
+    async fn counts(&self, now: OffsetDateTime) -> Result<StatusCounts, StoreError>;
+
+    /// Removes pending subscriptions that expired before `now`; returns how many. (A store whose
+    /// backend expires them itself, DynamoDB with its TTL, removes none.)
+    async fn remove_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 
     /// Cheap round trip proving the store answers (for `/healthz`).
     async fn check(&self) -> Result<(), StoreError>;

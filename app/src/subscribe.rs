@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 pub const SUBSCRIBED_MESSAGE: &str = "You have successfully subscribed to the newsletter!";
 pub const ALREADY_SUBSCRIBED_MESSAGE: &str = "You are already subscribed.";
+pub const CONFIRMATION_SENT_MESSAGE: &str =
+    "Almost done: check your inbox to confirm your subscription.";
 pub const TOO_MANY_ATTEMPTS: &str = "Too many attempts. Please wait a minute and try again.";
 
 /// The expected results of a subscribe. Invalid input and failures are `ApiError`s (4xx/5xx).
@@ -14,6 +16,8 @@ pub const TOO_MANY_ATTEMPTS: &str = "Too many attempts. Please wait a minute and
 pub enum SubscribeOutcome {
     Subscribed,
     AlreadySubscribed,
+    /// Double opt-in: a confirmation mail is on its way (or was sent a moment ago).
+    ConfirmationSent,
 }
 
 impl SubscribeOutcome {
@@ -21,6 +25,7 @@ impl SubscribeOutcome {
         match self {
             Self::Subscribed => SUBSCRIBED_MESSAGE,
             Self::AlreadySubscribed => ALREADY_SUBSCRIBED_MESSAGE,
+            Self::ConfirmationSent => CONFIRMATION_SENT_MESSAGE,
         }
     }
 }
@@ -44,6 +49,7 @@ pub mod no_js {
         match result {
             Ok(SubscribeOutcome::Subscribed) => "subscribed",
             Ok(SubscribeOutcome::AlreadySubscribed) => "already-subscribed",
+            Ok(SubscribeOutcome::ConfirmationSent) => "check-inbox",
             Err(err) if err.error == crate::error::ApiErrorKind::TooManyRequests => "too-many",
             Err(err) if err.is_bad_request() => match SubscriberEmail::parse(input) {
                 Err(InvalidEmail::Missing) => "missing",
@@ -59,6 +65,7 @@ pub mod no_js {
         Some(match code {
             "subscribed" => Ok(SubscribeOutcome::Subscribed),
             "already-subscribed" => Ok(SubscribeOutcome::AlreadySubscribed),
+            "check-inbox" => Ok(SubscribeOutcome::ConfirmationSent),
             "missing" => invalid(InvalidEmail::Missing),
             "too-long" => invalid(InvalidEmail::TooLong),
             "invalid" => invalid(InvalidEmail::Malformed),
@@ -99,14 +106,14 @@ pub const EMAIL_FIELD: &str = "email";
 /// form-filling bots do: a subscribe with it filled gets the normal answer and no write.
 pub const HONEYPOT_FIELD: &str = "website";
 
-/// The server's side of a subscribe: validate, store, and (for a plain form post) where to send
-/// the browser. The HTTP handler is the server crate's `subscribe_api`: a plain axum route, not a
+/// The server's side of a subscribe: the form, and (for a plain form post) where to send the
+/// browser. Storing and mailing is the server crate's `subscriptions`; the HTTP handler is its
+/// `subscribe_api`: a plain axum route, not a
 /// server function, because this is the one call made at volume and the generic server-function
 /// stack (reactive owner, contexts, `serde_qs`) was a quarter of its CPU.
 #[cfg(feature = "ssr")]
 pub mod server_side {
     use super::*;
-    use crate::store::{Insert, SubscriberStore};
 
     /// The request body: a form with the address as typed (and the honeypot, if the form sent
     /// it: only a plain form post does).
@@ -128,37 +135,6 @@ pub mod server_side {
     pub fn read_form(body: &[u8]) -> Result<SubscribeForm, ApiError> {
         serde_urlencoded::from_bytes(body)
             .map_err(|err| ApiError::bad_request(format!("The request could not be read: {err}")))
-    }
-
-    pub async fn subscribe(store: &dyn SubscriberStore, input: &str) -> SubscribeResult {
-        let outcome = |label: &'static str| {
-            metrics::counter!("subscribe_outcomes_total", "outcome" => label).increment(1);
-        };
-        let email = SubscriberEmail::parse(input).map_err(|e| {
-            outcome("invalid");
-            ApiError::bad_request(e.to_string())
-        })?;
-        let stored = crate::store::observed(
-            "subscribe",
-            store.subscribe(&email, time::OffsetDateTime::now_utc()),
-        )
-        .await;
-        match stored {
-            Ok(Insert::Added) => {
-                outcome("subscribed");
-                tracing::info!("new subscriber");
-                Ok(SubscribeOutcome::Subscribed)
-            }
-            Ok(Insert::AlreadyPresent) => {
-                outcome("already_subscribed");
-                Ok(SubscribeOutcome::AlreadySubscribed)
-            }
-            Err(err) => {
-                outcome("error");
-                tracing::error!(error = %crate::error::describe(&err), "subscribe failed");
-                Err(ApiError::unavailable())
-            }
-        }
     }
 
     /// A plain HTML form post (no JavaScript) wants a page, not JSON: where to send the browser
@@ -209,6 +185,7 @@ mod tests {
         let cases = [
             (Ok(SubscribeOutcome::Subscribed), "a@example.com"),
             (Ok(SubscribeOutcome::AlreadySubscribed), "a@example.com"),
+            (Ok(SubscribeOutcome::ConfirmationSent), "a@example.com"),
             (Err(ApiError::unavailable()), "a@example.com"),
             (
                 Err(ApiError::new(

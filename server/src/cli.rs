@@ -44,6 +44,9 @@ pub struct Cli {
     #[command(flatten)]
     pub mail: MailArgs,
 
+    #[command(flatten)]
+    pub list: ListArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -93,7 +96,7 @@ pub enum MailTransportKind {
     Ses,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct MailArgs {
     /// How mail leaves. Default: `smtp` when STORIES_SMTP_URL is set, else `outbox`.
     #[arg(long, env = "STORIES_MAIL_TRANSPORT", value_enum, global = true)]
@@ -116,6 +119,41 @@ pub struct MailArgs {
     /// A file holding the SMTP password (instead of putting it in the URL).
     #[arg(long, env = "STORIES_SMTP_PASSWORD_FILE", global = true)]
     pub smtp_password_file: Option<PathBuf>,
+}
+
+/// How the newsletter's list behaves.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ListArgs {
+    /// Double opt-in: a new subscriber is pending until they press "Confirm subscription" on
+    /// the page a mailed link opens (valid 48 hours). Recommended once mail is configured.
+    #[arg(long, env = "STORIES_DOUBLE_OPT_IN", global = true)]
+    pub double_opt_in: bool,
+
+    /// The site's address as readers reach it, e.g. `https://stories.example.com`: the links in
+    /// mails start with it. Default: `http://` and the listening address (fine on one machine).
+    #[arg(long, env = "STORIES_PUBLIC_URL", value_parser = parse_public_url, global = true)]
+    pub public_url: Option<String>,
+
+    /// Keep the client's IP address in each subscriber's consent record (when they subscribed,
+    /// confirmed, unsubscribed). Off by default: only times and sources are kept.
+    #[arg(long, env = "STORIES_RECORD_CONSENT_IP", global = true)]
+    pub record_consent_ip: bool,
+}
+
+/// An absolute http(s) URL with no query or fragment; kept without a trailing slash.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a URL such as https://stories.example.com"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.host().is_none() || uri.query().is_some() || text.contains('#') {
+        return Err(format!(
+            "{text:?} is not a site address such as https://stories.example.com (http or \
+             https, a host, no query)"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

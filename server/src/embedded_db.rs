@@ -16,7 +16,7 @@ pub const DATABASE_FILE: &str = "serverless-stories.sqlite3";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Append only:
 /// a released migration never changes.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // The subscriber store's subscribers.
     "CREATE TABLE subscribers (
         email_key     TEXT PRIMARY KEY NOT NULL, -- normalized (lower-case) address
@@ -45,6 +45,57 @@ const MIGRATIONS: &[&str] = &[
     // Sessions (ID tokens, and credentials minted from them) of a user that signed in before
     // this time (Unix seconds) are revoked: a password change moves it to now.
     "ALTER TABLE users ADD COLUMN valid_after INTEGER NOT NULL DEFAULT 0;",
+    // The subscriber lifecycle: a status per address (everyone stored so far was told they were
+    // subscribed: confirmed), the pending confirmation (its token's hash, when it was mailed,
+    // when it expires), the unsubscribe secret, the consent record, and counts per status.
+    "ALTER TABLE subscribers ADD COLUMN status TEXT NOT NULL DEFAULT 'confirmed'
+        CHECK (status IN ('pending', 'confirmed', 'unsubscribed'));
+    ALTER TABLE subscribers ADD COLUMN confirmed_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN unsubscribed_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN confirm_hash TEXT;          -- SHA-256 of the mailed token
+    ALTER TABLE subscribers ADD COLUMN confirmation_sent_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN expires_at INTEGER;         -- Unix seconds, pending only
+    ALTER TABLE subscribers ADD COLUMN unsubscribe_token TEXT;
+    UPDATE subscribers SET confirmed_at = subscribed_at,
+        unsubscribe_token = lower(hex(randomblob(16)));
+    CREATE UNIQUE INDEX subscribers_by_confirm_hash ON subscribers (confirm_hash)
+        WHERE confirm_hash IS NOT NULL;
+    CREATE UNIQUE INDEX subscribers_by_unsubscribe_token ON subscribers (unsubscribe_token)
+        WHERE unsubscribe_token IS NOT NULL;
+    CREATE INDEX subscribers_by_status ON subscribers (status, email_key);
+    CREATE INDEX pending_by_expiry ON subscribers (expires_at) WHERE status = 'pending';
+    CREATE TABLE consent_events (
+        email_key TEXT NOT NULL,
+        at        TEXT NOT NULL,   -- RFC 3339, UTC
+        event     TEXT NOT NULL,   -- subscribed | confirmed | unsubscribed
+        source    TEXT NOT NULL,
+        client_ip TEXT             -- only with --record-consent-ip
+    ) STRICT;
+    CREATE INDEX consent_events_by_address ON consent_events (email_key);
+    INSERT INTO consent_events (email_key, at, event, source)
+        SELECT email_key, subscribed_at, 'subscribed', 'form on / (before consent records)'
+        FROM subscribers;
+    DROP TRIGGER subscriber_added;
+    DROP TRIGGER subscriber_removed;
+    DROP TABLE subscriber_count;
+    CREATE TABLE subscriber_counts (
+        status TEXT PRIMARY KEY NOT NULL,
+        n      INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO subscriber_counts (status, n)
+        SELECT s.status, (SELECT count(*) FROM subscribers WHERE status = s.status)
+        FROM (SELECT 'pending' AS status UNION ALL SELECT 'confirmed' UNION ALL
+              SELECT 'unsubscribed') AS s;
+    CREATE TRIGGER subscriber_added AFTER INSERT ON subscribers
+        BEGIN UPDATE subscriber_counts SET n = n + 1 WHERE status = NEW.status; END;
+    CREATE TRIGGER subscriber_removed AFTER DELETE ON subscribers
+        BEGIN UPDATE subscriber_counts SET n = n - 1 WHERE status = OLD.status; END;
+    CREATE TRIGGER subscriber_moved AFTER UPDATE OF status ON subscribers
+        WHEN OLD.status <> NEW.status
+        BEGIN
+            UPDATE subscriber_counts SET n = n - 1 WHERE status = OLD.status;
+            UPDATE subscriber_counts SET n = n + 1 WHERE status = NEW.status;
+        END;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -353,7 +404,8 @@ mod tests {
                 let mut added = 0;
                 for key in keys {
                     added += conn.execute(
-                        "INSERT INTO subscribers VALUES (?1, ?1, '2026-01-01T00:00:00Z')",
+                        "INSERT INTO subscribers (email_key, email, subscribed_at)
+                         VALUES (?1, ?1, '2026-01-01T00:00:00Z')",
                         params![key],
                     )?;
                 }
@@ -466,32 +518,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_count_migration_counts_what_was_there_and_follows_deletes() {
+    async fn the_count_migrations_count_what_was_there_and_follow_changes() {
         let dir = tempfile::tempdir().unwrap();
-        drop(EmbeddedDb::open(dir.path()).unwrap());
-        // Back to schema 2 with rows in it, as an older version left it.
-        let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
-        conn.execute_batch(
-            "DROP TRIGGER subscriber_added; DROP TRIGGER subscriber_removed;
-             DROP TABLE subscriber_count; ALTER TABLE users DROP COLUMN valid_after;
-             PRAGMA user_version = 2;
-             INSERT INTO subscribers VALUES ('a@x.org', 'a@x.org', '2026-01-01T00:00:00Z');
-             INSERT INTO subscribers VALUES ('b@x.org', 'b@x.org', '2026-01-01T00:00:00Z');",
-        )
-        .unwrap();
-        drop(conn);
+        // Schema 2 with rows in it, as an older version left it.
+        {
+            let conn = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+            for migration in &MIGRATIONS[..2] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO subscribers VALUES ('a@x.org', 'a@x.org', '2026-01-01T00:00:00Z');
+                 INSERT INTO subscribers VALUES ('b@x.org', 'b@x.org', '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
         let db = EmbeddedDb::open(dir.path()).unwrap();
-        let count = |db: EmbeddedDb| async move {
-            db.with_conn(|conn| {
-                conn.query_row("SELECT n FROM subscriber_count", [], |r| r.get::<_, i64>(0))
+        let count = |db: EmbeddedDb, status: &'static str| async move {
+            db.with_conn(move |conn| {
+                conn.query_row(
+                    "SELECT n FROM subscriber_counts WHERE status = ?1",
+                    params![status],
+                    |r| r.get::<_, i64>(0),
+                )
             })
             .await
+            .unwrap()
         };
-        assert_eq!(count(db.clone()).await.unwrap(), 2);
+        assert_eq!(count(db.clone(), "confirmed").await, 2);
+        db.write(|conn| {
+            conn.execute(
+                "UPDATE subscribers SET status = 'unsubscribed' WHERE email_key = 'b@x.org'",
+                [],
+            )
+        })
+        .await
+        .unwrap();
         db.write(|conn| conn.execute("DELETE FROM subscribers WHERE email_key = 'a@x.org'", []))
             .await
             .unwrap();
-        assert_eq!(count(db).await.unwrap(), 1);
+        assert_eq!(count(db.clone(), "confirmed").await, 0);
+        assert_eq!(count(db, "unsubscribed").await, 1);
     }
 
     #[test]

@@ -96,7 +96,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve if server::lambda::detected() => {
-            let settings = Settings::from_env(cli.data_dir, cli.serve, cli.backends)?;
+            let settings =
+                Settings::from_env(cli.data_dir, cli.serve, cli.backends, cli.mail, cli.list)?;
             server::startup::serve_lambda(settings).await
         }
         Command::Serve => {
@@ -119,7 +120,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("metrics on http://{bound}/metrics");
                 tokio::spawn(serve);
             }
-            let settings = Settings::from_env(cli.data_dir, cli.serve, cli.backends)?;
+            let settings =
+                Settings::from_env(cli.data_dir, cli.serve, cli.backends, cli.mail, cli.list)?;
             let app = Application::build(settings).await?;
             let addr = app.local_addr().context("reading the bound address")?;
             // Tests start the server on port 0 and read this line to find it.

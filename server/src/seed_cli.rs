@@ -21,8 +21,8 @@ pub async fn seed(db: &EmbeddedDb, count: u64) -> anyhow::Result<u64> {
             let mut added = 0;
             {
                 let mut insert = tx.prepare(
-                    "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?1, ?2)
-                     ON CONFLICT (email_key) DO NOTHING",
+                    "INSERT INTO subscribers (email_key, email, subscribed_at, confirmed_at)
+                     VALUES (?1, ?1, ?2, ?2) ON CONFLICT (email_key) DO NOTHING",
                 )?;
                 for n in 0..count {
                     let email = format!("bench-{:09}@example.test", start as u64 + n);
@@ -50,8 +50,10 @@ mod tests {
         assert_eq!(seed(&db, 25).await.unwrap(), 25);
         assert_eq!(seed(&db, 5).await.unwrap(), 5);
         let store = SqliteStore::new(db);
-        assert_eq!(store.count().await.unwrap(), 30);
+        let counts = store.counts(time::OffsetDateTime::now_utc()).await.unwrap();
+        assert_eq!(counts.confirmed, 30);
         let last = SubscriberEmail::parse("bench-000000029@example.test").unwrap();
-        assert!(store.find(&last).await.unwrap().is_some());
+        let record = store.record(&last).await.unwrap().unwrap();
+        assert_eq!(record.subscriber.status, app::store::Status::Confirmed);
     }
 }

@@ -2,11 +2,13 @@
 
 use crate::{
     api_errors,
-    cli::{BackendArgs, ServeArgs, StoreKind},
+    cli::{BackendArgs, ListArgs, MailArgs, ServeArgs, StoreKind},
     client_address::{self, TrustedProxies},
     content, cors, credential_key, csp,
     http_server::{self, ConnectionLimits},
     http_stack, identity,
+    mail::Mailer,
+    mail_links_api,
     page_cache::{self, PageCache},
     resources::Resources,
     signed_api::{self, SignedApi},
@@ -14,6 +16,7 @@ use crate::{
     state::{AppState, ServerState},
     store, subscribe_api,
     subscribe_limit::SubscribeLimit,
+    subscriptions::{ListSettings, Subscriptions},
 };
 use anyhow::Context;
 use app::{
@@ -42,6 +45,8 @@ pub struct Settings {
     pub leptos: LeptosOptions,
     pub serve: ServeArgs,
     pub backends: BackendArgs,
+    pub mail: MailArgs,
+    pub list: ListArgs,
 }
 
 impl Settings {
@@ -50,6 +55,8 @@ impl Settings {
         data_dir: PathBuf,
         serve: ServeArgs,
         backends: BackendArgs,
+        mail: MailArgs,
+        list: ListArgs,
     ) -> anyhow::Result<Self> {
         let mut leptos = get_configuration(None)
             .context("reading the LEPTOS_* settings")?
@@ -68,6 +75,8 @@ impl Settings {
             leptos,
             serve,
             backends,
+            mail,
+            list,
         })
     }
 }
@@ -136,6 +145,13 @@ async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Resu
         );
     }
     let key = credential_key::from_settings(&settings.serve, &resources).await?;
+    let mailer = Arc::new(Mailer::from_settings(&settings.mail, &resources).await?);
+    let subscriptions = Arc::new(Subscriptions::new(
+        Arc::clone(&store),
+        mailer,
+        list_settings(settings),
+    ));
+    tokio::spawn(Arc::clone(&subscriptions).remove_expired_periodically());
     let services = Services {
         store,
         catalog: Arc::new(catalog),
@@ -151,6 +167,7 @@ async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Resu
         bench_baselines: settings.serve.bench_baselines,
         subscribe_limit: SubscribeLimit::new(settings.serve.subscribe_limit),
         trusted_proxies: Arc::new(TrustedProxies(settings.serve.trusted_proxies.clone())),
+        subscriptions,
     });
     let router = router(
         state,
@@ -159,6 +176,26 @@ async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Resu
         settings.serve.metrics_addr.is_some(),
     );
     Ok(cors::layer(router, &settings.serve.cors_origins))
+}
+
+/// The list's settings; links in mails start with the public URL, by default the listening
+/// address.
+fn list_settings(settings: &Settings) -> ListSettings {
+    let public_url = settings
+        .list
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.leptos.site_addr));
+    if settings.list.double_opt_in && settings.list.public_url.is_none() {
+        tracing::warn!(%public_url, "STORIES_PUBLIC_URL is not set: links in mails point to the \
+            listening address, which works only on this machine");
+    }
+    ListSettings {
+        double_opt_in: settings.list.double_opt_in,
+        record_consent_ip: settings.list.record_consent_ip,
+        public_url,
+        list_name: app::SITE_NAME.to_owned(),
+    }
 }
 
 /// The login and admin islands are lazy: their wasm is split off by `cargo leptos build --split`.
@@ -209,6 +246,14 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
         .route(
             app::subscribe::PATH,
             axum::routing::post(subscribe_api::subscribe),
+        )
+        .route(
+            app::mail_links::CONFIRM_PATH,
+            axum::routing::post(mail_links_api::confirm),
+        )
+        .route(
+            app::mail_links::UNSUBSCRIBE_PATH,
+            axum::routing::post(mail_links_api::unsubscribe),
         )
         .route("/.well-known/jwks.json", get(jwks))
         .route("/post/{slug}", get(add_trailing_slash))

@@ -20,6 +20,8 @@ pub struct ServerState {
     pub bench_baselines: bool,
     pub subscribe_limit: crate::subscribe_limit::SubscribeLimit,
     pub trusted_proxies: Arc<crate::client_address::TrustedProxies>,
+    /// Subscribe, confirm, unsubscribe (the store's transitions and the mail they send).
+    pub subscriptions: Arc<crate::subscriptions::Subscriptions>,
 }
 
 impl AppState {

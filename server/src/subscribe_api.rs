@@ -37,7 +37,10 @@ pub async fn subscribe(
             (form.email, Ok(SubscribeOutcome::Subscribed))
         }
         Ok(form) => {
-            let result = server_side::subscribe(state.services.store.as_ref(), &form.email).await;
+            let result = state
+                .subscriptions
+                .subscribe(&form.email, client.map(|Extension(c)| c.0))
+                .await;
             (form.email, result)
         }
         Err(err) => (String::new(), Err(err)),

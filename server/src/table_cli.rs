@@ -25,8 +25,10 @@ pub async fn init_table(table: &str) -> anyhow::Result<()> {
 pub async fn recount(table: &str) -> anyhow::Result<()> {
     let client = aws_sdk_dynamodb::Client::new(&aws::load().await?);
     let store = DynamoDbStore::connect(client, table).await?;
-    let total = store.recount().await?;
-    let plural = if total == 1 { "" } else { "s" };
-    println!("{table}: {total} subscriber{plural}; the counter is updated");
+    let counts = store.recount().await?;
+    println!(
+        "{table}: {} confirmed, {} pending, {} unsubscribed; the counters are updated",
+        counts.confirmed, counts.pending, counts.unsubscribed
+    );
     Ok(())
 }

@@ -15,7 +15,13 @@ pub fn Newsletter() -> impl IntoView {
     let code = page_location::query(no_js::QUERY_KEY);
     let typed = page_location::query(no_js::EMAIL_KEY).unwrap_or_default();
     let result = RwSignal::new(code.and_then(|code| no_js::result_from_code(&code)));
-    let subscribed = move || matches!(result.get(), Some(Ok(SubscribeOutcome::Subscribed)));
+    // Done (the form gives way to the answer): subscribed, or asked to confirm by mail.
+    let done = move || match result.get() {
+        Some(Ok(outcome @ (SubscribeOutcome::Subscribed | SubscribeOutcome::ConfirmationSent))) => {
+            Some(outcome.message())
+        }
+        _ => None,
+    };
     let pending = RwSignal::new(false);
     let input = NodeRef::<leptos::html::Input>::new();
     // With JavaScript the form is sent in place; without, the browser posts it (same endpoint).
@@ -47,11 +53,11 @@ pub fn Newsletter() -> impl IntoView {
             <h2 id="newsletter-heading">"Newsletter"</h2>
             <p>"Get an email when a new story is published."</p>
             <Show
-                when=move || !subscribed()
-                fallback=|| {
+                when=move || done().is_none()
+                fallback=move || {
                     view! {
                         <p class="alert alert-success" role="status">
-                            {SubscribeOutcome::Subscribed.message()}
+                            {done}
                         </p>
                     }
                 }
@@ -102,7 +108,7 @@ fn result_alert(result: SubscribeResult) -> impl IntoView {
         Ok(outcome @ SubscribeOutcome::AlreadySubscribed) => {
             ("alert alert-info", outcome.message().to_owned())
         }
-        Ok(SubscribeOutcome::Subscribed) => return None,
+        Ok(SubscribeOutcome::Subscribed | SubscribeOutcome::ConfirmationSent) => return None,
         Err(ApiError { message, .. }) => ("alert alert-danger", message),
     };
     Some(view! { <p class=class role="alert">{text}</p> })

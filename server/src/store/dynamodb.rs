@@ -1,21 +1,44 @@
 //! The DynamoDB store: the original sample's `Emails` table (partition key `email`, a string),
 //! shared by any number of server instances.
 //!
-//! Items: `email` = the normalized (lower-case) address, so case variants are one subscriber;
-//! `address` = the address as typed; `subscribed_at` = RFC 3339 UTC. One more item, keyed
-//! [`COUNTER_KEY`] (never a valid address: it has no `@`), holds the subscriber count, so the
-//! admin page shows a total without reading the table.
+//! Items (all in the one table; keys of the non-subscriber items start with `#`, which no
+//! normalized address does, since those items have no `@`... and an address never starts
+//! with `#` once normalized, as the local part is checked):
+//! - a subscriber, keyed by the normalized (lower-case) address, so case variants are one:
+//!   `address` (as typed), `status` (`pending` | `confirmed` | `unsubscribed`; absent on items
+//!   written before statuses existed: confirmed), `subscribed_at`, `confirmed_at`,
+//!   `unsubscribed_at` (RFC 3339 UTC), while pending `confirm_hash`, `confirmation_sent_at` and
+//!   `expires_at` (Unix seconds: the table's TTL attribute, so DynamoDB removes unconfirmed
+//!   subscriptions itself), `unsubscribe_token`, `history` (the consent record: a list of maps
+//!   `at`, `kind`, `source`, `client_ip`), and `version` (a number every change increments:
+//!   each change is read, decided, then written on the condition that nobody wrote in between).
+//! - `#confirm:<token hash>` and `#unsubscribe:<token>`: which subscriber a link's token belongs
+//!   to (`target`), checked against the subscriber item on use; the first expires with its
+//!   confirmation (`expires_at`).
+//! - counters per status, spread over shards so that no single item takes every write of a
+//!   burst (one item takes about 1,000 writes a second): `#count:confirmed:<0..16>`,
+//!   `#count:unsubscribed:<0..16>`, and for pending subscriptions, per hour of expiry,
+//!   `#count:pending:<Unix hour>:<0..4>`, so those that expired simply stop being read. Reading
+//!   the counts is one round of BatchGetItem. [`COUNTER_KEY`], the total kept before statuses
+//!   existed, is read as confirmed subscribers.
+//!
+//! A counter is updated after the change it counts: an instance that dies in between leaves it
+//! off by one, and `serverless-stories recount` (a scan) repairs every counter.
 
 use app::{
-    store::{Insert, Page, StoreError, Subscriber, SubscriberStore},
+    store::{
+        Confirmation, Confirmed, ConsentEvent, ConsentEventKind, ListFilter, NewSubscription, Page,
+        Status, StatusCounts, StoreError, Subscribed, Subscriber, SubscriberRecord,
+        SubscriberStore, Unsubscribed, Unsubscriber,
+    },
     subscriber_email::SubscriberEmail,
 };
 use aws_sdk_dynamodb::{
     error::SdkError,
-    operation::{describe_table::DescribeTableError, put_item::PutItemError},
+    operation::describe_table::DescribeTableError,
     types::{
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-        ScalarAttributeType, Select, TableStatus,
+        KeysAndAttributes, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
     },
     Client,
 };
@@ -25,10 +48,21 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 pub const DEFAULT_TABLE: &str = "Emails";
 pub const KEY_ATTRIBUTE: &str = "email";
-const ADDRESS_ATTRIBUTE: &str = "address";
-const SUBSCRIBED_AT_ATTRIBUTE: &str = "subscribed_at";
+/// The table's TTL attribute (Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
 pub const COUNTER_KEY: &str = "#subscriber-count";
-const COUNTER_ATTRIBUTE: &str = "subscribers";
+const LEGACY_COUNTER_ATTRIBUTE: &str = "subscribers";
+const COUNT_ATTRIBUTE: &str = "n";
+const STATUS_SHARDS: u8 = 16;
+const PENDING_SHARDS: u8 = 4;
+/// Pending counters are read for this many hours ahead: a confirmation expires at most 49 hours
+/// (48, rounded up to the hour) after it was sent.
+const PENDING_HOURS: i64 = 50;
+/// A listing reads at most this many items per page before answering with what it found (and a
+/// cursor), so a rare search can't hold a request for a whole-table scan.
+const MAX_SCANNED_PER_PAGE: usize = 10_000;
+/// How often a change is re-read and retried when another writer changed the item in between.
+const MAX_ATTEMPTS: usize = 8;
 /// Cursors carry a version so a future format can tell old ones apart.
 const CURSOR_PREFIX: &str = "d1:";
 
@@ -93,7 +127,8 @@ impl DynamoDbStore {
         }
     }
 
-    /// Creates the table (on-demand billing) unless it exists, then waits until it is active.
+    /// Creates the table (on-demand billing) unless it exists, waits until it is active, and
+    /// turns on its TTL on [`TTL_ATTRIBUTE`] (unconfirmed subscriptions expire).
     pub async fn create_table(
         client: &Client,
         table: &str,
@@ -134,6 +169,7 @@ impl DynamoDbStore {
         loop {
             let status = table_status(client, table).await?;
             if status == TableStatus::Active {
+                enable_expiry(client, table).await?;
                 return Ok(creation);
             }
             if started.elapsed() >= wait_at_most {
@@ -146,62 +182,258 @@ impl DynamoDbStore {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
 
-    /// Counts the subscribers with a full scan and stores the result in the counter item.
-    /// The counter is kept by every subscribe; this repairs it if an instance died between a
-    /// subscribe and its increment. Returns the count.
-    pub async fn recount(&self) -> Result<u64, StoreError> {
-        let mut total: u64 = 0;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .select(Select::Count)
-                .filter_expression("#k <> :counter")
-                .expression_attribute_names("#k", KEY_ATTRIBUTE)
-                .expression_attribute_values(":counter", s(COUNTER_KEY))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            total += u64::try_from(out.count()).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+/// Turns the table's TTL on (unless it is on already): DynamoDB then removes unconfirmed
+/// subscriptions and their confirmation links once they expire.
+async fn enable_expiry(client: &Client, table: &str) -> Result<(), TableError> {
+    let described = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| TableError::Unavailable(e.into()))?;
+    let on = described
+        .time_to_live_description()
+        .and_then(|d| d.attribute_name())
+        .is_some_and(|name| name == TTL_ATTRIBUTE);
+    if on {
+        return Ok(());
+    }
+    let specification = TimeToLiveSpecification::builder()
+        .attribute_name(TTL_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .map_err(|e| TableError::Unavailable(e.into()))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(specification)
+        .send()
+        .await
+        .map_err(|e| TableError::Unavailable(e.into()))?;
+    Ok(())
+}
+
+/// A subscriber item, read into what the store reasons about.
+#[derive(Debug, Clone)]
+struct Row {
+    key: String,
+    subscriber: Subscriber,
+    history: Vec<ConsentEvent>,
+    confirm_hash: Option<String>,
+    confirmation_sent_at: Option<OffsetDateTime>,
+    /// Unix seconds, while pending.
+    expires_at: Option<i64>,
+    unsubscribe_token: Option<String>,
+    /// `None` on items written before versions existed.
+    version: Option<u64>,
+}
+
+impl Row {
+    fn fresh(key: String, subscriber: Subscriber) -> Self {
+        Self {
+            key,
+            subscriber,
+            history: Vec::new(),
+            confirm_hash: None,
+            confirmation_sent_at: None,
+            expires_at: None,
+            unsubscribe_token: None,
+            version: None,
+        }
+    }
+
+    fn expired(&self, now: OffsetDateTime) -> bool {
+        self.subscriber.status == Status::Pending
+            && self
+                .expires_at
+                .is_none_or(|expires| expires <= now.unix_timestamp())
+    }
+
+    fn record(
+        &mut self,
+        at: OffsetDateTime,
+        kind: ConsentEventKind,
+        source: &str,
+        ip: Option<&str>,
+    ) {
+        self.history.push(ConsentEvent {
+            at,
+            kind,
+            source: source.to_owned(),
+            client_ip: ip.map(str::to_owned),
+        });
+    }
+
+    /// The counter this row is counted in (without its shard).
+    fn counter(&self) -> String {
+        match self.subscriber.status {
+            Status::Confirmed => "#count:confirmed".into(),
+            Status::Unsubscribed => "#count:unsubscribed".into(),
+            Status::Pending => format!(
+                "#count:pending:{}",
+                self.expires_at.unwrap_or(0).div_euclid(3600)
+            ),
+        }
+    }
+
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
+        let key = string_attribute(item, KEY_ATTRIBUTE)?.to_owned();
+        // Items written by the original sample have only `email`: that address, time unknown
+        // (the Unix epoch), confirmed.
+        let email = optional_string(item, "address")?.unwrap_or(&key).to_owned();
+        let status = match optional_string(item, "status")? {
+            None => Status::Confirmed,
+            Some(text) => Status::parse(text)
+                .ok_or_else(|| StoreError::Corrupt(format!("status {text:?}").into()))?,
+        };
+        let subscribed_at =
+            optional_time(item, "subscribed_at")?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let confirmed_at = match (optional_time(item, "confirmed_at")?, status) {
+            (None, Status::Confirmed) if !item.contains_key("status") => Some(subscribed_at),
+            (at, _) => at,
+        };
+        let history = match item.get("history") {
+            None => Vec::new(),
+            Some(AttributeValue::L(events)) => events
+                .iter()
+                .map(parse_event)
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => return Err(StoreError::Corrupt(format!("history is {other:?}").into())),
+        };
+        Ok(Self {
+            subscriber: Subscriber {
+                email,
+                status,
+                subscribed_at,
+                confirmed_at,
+                unsubscribed_at: optional_time(item, "unsubscribed_at")?,
+            },
+            history,
+            confirm_hash: optional_string(item, "confirm_hash")?.map(str::to_owned),
+            confirmation_sent_at: optional_time(item, "confirmation_sent_at")?,
+            expires_at: optional_number(item, TTL_ATTRIBUTE)?,
+            unsubscribe_token: optional_string(item, "unsubscribe_token")?.map(str::to_owned),
+            version: optional_number(item, "version")?.map(|v| v.max(0) as u64),
+            key,
+        })
+    }
+
+    /// The item to write, with the next version.
+    fn to_item(&self) -> Item {
+        let mut item = Item::new();
+        let mut put = |name: &str, value: AttributeValue| {
+            item.insert(name.to_owned(), value);
+        };
+        put(KEY_ATTRIBUTE, s(&self.key));
+        put("address", s(&self.subscriber.email));
+        put("status", s(self.subscriber.status.as_str()));
+        put(
+            "subscribed_at",
+            s(&format_time(self.subscriber.subscribed_at)),
+        );
+        for (name, at) in [
+            ("confirmed_at", self.subscriber.confirmed_at),
+            ("unsubscribed_at", self.subscriber.unsubscribed_at),
+            ("confirmation_sent_at", self.confirmation_sent_at),
+        ] {
+            if let Some(at) = at {
+                put(name, s(&format_time(at)));
             }
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(KEY_ATTRIBUTE, s(COUNTER_KEY))
-            .item(COUNTER_ATTRIBUTE, AttributeValue::N(total.to_string()))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(total)
+        if let Some(hash) = &self.confirm_hash {
+            put("confirm_hash", s(hash));
+        }
+        // Only pending subscriptions expire: a confirmed one must never carry the TTL attribute.
+        if let (Some(expires), Status::Pending) = (self.expires_at, self.subscriber.status) {
+            put(TTL_ATTRIBUTE, n(expires));
+        }
+        if let Some(token) = &self.unsubscribe_token {
+            put("unsubscribe_token", s(token));
+        }
+        put(
+            "history",
+            AttributeValue::L(self.history.iter().map(event_item).collect()),
+        );
+        put("version", n(self.version.map_or(1, |v| v + 1) as i64));
+        item
     }
+}
 
-    pub fn table(&self) -> &str {
-        &self.table
+fn event_item(event: &ConsentEvent) -> AttributeValue {
+    let mut map = HashMap::from([
+        ("at".to_owned(), s(&format_time(event.at))),
+        ("kind".to_owned(), s(event.kind.as_str())),
+        ("source".to_owned(), s(&event.source)),
+    ]);
+    if let Some(ip) = &event.client_ip {
+        map.insert("client_ip".to_owned(), s(ip));
     }
+    AttributeValue::M(map)
+}
 
-    async fn increment_count(&self) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(COUNTER_KEY))
-            .update_expression("ADD #n :one")
-            .expression_attribute_names("#n", COUNTER_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
+fn parse_event(value: &AttributeValue) -> Result<ConsentEvent, StoreError> {
+    let AttributeValue::M(map) = value else {
+        return Err(StoreError::Corrupt(
+            format!("history entry {value:?}").into(),
+        ));
+    };
+    let kind = string_attribute(map, "kind")?;
+    Ok(ConsentEvent {
+        at: optional_time(map, "at")?
+            .ok_or_else(|| StoreError::Corrupt("history entry without a time".into()))?,
+        kind: ConsentEventKind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("history kind {kind:?}").into()))?,
+        source: string_attribute(map, "source")?.to_owned(),
+        client_ip: optional_string(map, "client_ip")?.map(str::to_owned),
+    })
+}
 
+/// What a change decided, having read the subscriber's item.
+enum Step<T> {
+    /// Nothing to write.
+    Answer(T),
+    /// Write the item (or delete it: `None`), then answer.
+    Write {
+        row: Option<Box<Row>>,
+        /// Link items to put before the subscriber item (harmless if the write loses: a link
+        /// is checked against the subscriber item on use).
+        links: Vec<Item>,
+        answer: T,
+    },
+}
+
+fn format_time(at: OffsetDateTime) -> String {
+    // RFC 3339 formatting of a UTC time fails only for years outside 0..=9999.
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "0000-01-01T00:00:00Z".into())
+}
+
+fn confirm_link(hash: &str, target: &str, expires_at: i64) -> Item {
+    HashMap::from([
+        (KEY_ATTRIBUTE.to_owned(), s(&format!("#confirm:{hash}"))),
+        ("target".to_owned(), s(target)),
+        (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+    ])
+}
+
+fn unsubscribe_link(token: &str, target: &str) -> Item {
+    HashMap::from([
+        (
+            KEY_ATTRIBUTE.to_owned(),
+            s(&format!("#unsubscribe:{token}")),
+        ),
+        ("target".to_owned(), s(target)),
+    ])
+}
+
+fn shard(shards: u8) -> u8 {
+    app::credentials::random_bytes::<1>().map_or(0, |[b]| b % shards)
+}
+
+impl DynamoDbStore {
     async fn get(&self, key: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -213,6 +445,322 @@ impl DynamoDbStore {
             .await
             .map_err(unavailable)?;
         Ok(out.item)
+    }
+
+    async fn row(&self, key: &str) -> Result<Option<Row>, StoreError> {
+        self.get(key)
+            .await?
+            .map(|item| Row::from_item(&item))
+            .transpose()
+    }
+
+    /// The subscriber a link item points to.
+    async fn link_target(&self, link_key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(link_key)
+            .await?
+            .and_then(|item| match item.get("target") {
+                Some(AttributeValue::S(target)) => Some(target.clone()),
+                _ => None,
+            }))
+    }
+
+    /// Reads the subscriber `key`, lets `decide` choose, and writes what it chose on the
+    /// condition that the item is as it was read; if another writer got there first, reads
+    /// again and decides again. Then moves the counts.
+    async fn change<T>(
+        &self,
+        key: &str,
+        mut decide: impl FnMut(Option<Row>) -> Step<T>,
+    ) -> Result<T, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let before = self.row(key).await?;
+            let (after, links, answer) = match decide(before.clone()) {
+                Step::Answer(answer) => return Ok(answer),
+                Step::Write { row, links, answer } => (row.map(|row| *row), links, answer),
+            };
+            for link in links {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(link))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+            }
+            let (condition, version) = match before.as_ref().map(|row| row.version) {
+                // (Every condition names both attributes: DynamoDB refuses unused names.)
+                None => (
+                    "attribute_not_exists(#k) AND attribute_not_exists(#v)",
+                    None,
+                ),
+                Some(None) => ("attribute_exists(#k) AND attribute_not_exists(#v)", None),
+                Some(Some(version)) => {
+                    ("attribute_exists(#k) AND #v = :v", Some(n(version as i64)))
+                }
+            };
+            let written = match &after {
+                Some(row) => self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(row.to_item()))
+                    .condition_expression(condition)
+                    .expression_attribute_names("#k", KEY_ATTRIBUTE)
+                    .expression_attribute_names("#v", "version")
+                    .set_expression_attribute_values(
+                        version.map(|v| HashMap::from([(":v".to_owned(), v)])),
+                    )
+                    .send()
+                    .await
+                    .map(|_| true)
+                    .or_else(|err| {
+                        let lost = err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception());
+                        if lost {
+                            Ok(false)
+                        } else {
+                            Err(unavailable(err))
+                        }
+                    }),
+                None => self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key(KEY_ATTRIBUTE, s(key))
+                    .condition_expression(condition)
+                    .expression_attribute_names("#k", KEY_ATTRIBUTE)
+                    .expression_attribute_names("#v", "version")
+                    .set_expression_attribute_values(
+                        version.map(|v| HashMap::from([(":v".to_owned(), v)])),
+                    )
+                    .send()
+                    .await
+                    .map(|_| true)
+                    .or_else(|err| {
+                        let lost = err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception());
+                        if lost {
+                            Ok(false)
+                        } else {
+                            Err(unavailable(err))
+                        }
+                    }),
+            };
+            if !written? {
+                // Someone else changed it in between: read again.
+                continue;
+            }
+            self.move_count(before.as_ref(), after.as_ref()).await;
+            if let (Some(before), None) = (&before, &after) {
+                self.remove_links(before).await;
+            }
+            return Ok(answer);
+        }
+        Err(StoreError::Unavailable(
+            format!("the subscriber changed {MAX_ATTEMPTS} times while being updated").into(),
+        ))
+    }
+
+    /// Moves one count from the row's old status to its new one.
+    async fn move_count(&self, before: Option<&Row>, after: Option<&Row>) {
+        let from = before.map(Row::counter);
+        let to = after.map(Row::counter);
+        if from == to {
+            return;
+        }
+        let add = |counter: String, delta: i64| async move {
+            let shards = if counter.starts_with("#count:pending") {
+                PENDING_SHARDS
+            } else {
+                STATUS_SHARDS
+            };
+            let key = format!("{counter}:{}", shard(shards));
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, s(&key))
+                .update_expression("ADD #n :delta")
+                .expression_attribute_names("#n", COUNT_ATTRIBUTE)
+                .expression_attribute_values(":delta", n(delta))
+                .send()
+                .await
+        };
+        let (removed, added) = tokio::join!(
+            async {
+                match from {
+                    Some(counter) => add(counter, -1).await.map(|_| ()),
+                    None => Ok(()),
+                }
+            },
+            async {
+                match to {
+                    Some(counter) => add(counter, 1).await.map(|_| ()),
+                    None => Ok(()),
+                }
+            }
+        );
+        for result in [removed, added] {
+            if let Err(err) = result {
+                // The change itself is stored: report success, and say how to fix the counts.
+                tracing::error!(error = %app::error::describe(&err), table = %self.table,
+                    "subscriber counts not updated; `serverless-stories recount` repairs them");
+            }
+        }
+    }
+
+    /// Deletes an erased subscriber's link items (best effort: an orphan link finds nobody).
+    async fn remove_links(&self, row: &Row) {
+        let mut keys = Vec::new();
+        if let Some(hash) = &row.confirm_hash {
+            keys.push(format!("#confirm:{hash}"));
+        }
+        if let Some(token) = &row.unsubscribe_token {
+            keys.push(format!("#unsubscribe:{token}"));
+        }
+        for key in keys {
+            if let Err(err) = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, s(&key))
+                .send()
+                .await
+            {
+                tracing::warn!(error = %app::error::describe(&err), "a link item was not deleted");
+            }
+        }
+    }
+
+    /// Reads every counter the counts need in one round of BatchGetItem calls (100 keys each).
+    async fn read_counters(&self, keys: Vec<String>) -> Result<HashMap<String, i64>, StoreError> {
+        let mut values = HashMap::new();
+        let batches = keys.chunks(100).map(|chunk| {
+            let mut wanted = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(
+                        chunk
+                            .iter()
+                            .map(|key| HashMap::from([(KEY_ATTRIBUTE.to_owned(), s(key))]))
+                            .collect(),
+                    ))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.into())),
+            );
+            async move {
+                let mut found = Vec::new();
+                let mut attempts = 0;
+                while let Some(request) = wanted.take() {
+                    let request = request?;
+                    attempts += 1;
+                    let out = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, request)
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                        found.extend(items);
+                    }
+                    // Keys DynamoDB did not get to (throttling): ask again, a few times.
+                    if let Some(rest) = out.unprocessed_keys.and_then(|mut r| r.remove(&self.table))
+                    {
+                        if attempts >= MAX_ATTEMPTS {
+                            return Err(StoreError::Unavailable(
+                                "DynamoDB kept counters unread".into(),
+                            ));
+                        }
+                        tokio::time::sleep(Duration::from_millis(20 << attempts.min(5))).await;
+                        wanted = Some(Ok(rest));
+                    }
+                }
+                Ok::<_, StoreError>(found)
+            }
+        });
+        for items in futures::future::try_join_all(batches).await? {
+            for item in items {
+                let key = string_attribute(&item, KEY_ATTRIBUTE)?.to_owned();
+                let attribute = if key == COUNTER_KEY {
+                    LEGACY_COUNTER_ATTRIBUTE
+                } else {
+                    COUNT_ATTRIBUTE
+                };
+                values.insert(key, optional_number(&item, attribute)?.unwrap_or(0));
+            }
+        }
+        Ok(values)
+    }
+
+    /// Counts the subscribers per status with a full scan and rewrites every counter to match.
+    /// The counters are kept by every change; this repairs them if an instance died between a
+    /// change and its count. Writes made during the scan may be counted or not: run it when
+    /// the site is quiet. Returns the counts.
+    pub async fn recount(&self) -> Result<StatusCounts, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut totals: HashMap<String, i64> = HashMap::new();
+        let mut counters = Vec::new();
+        let mut counts = StatusCounts::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                let key = string_attribute(item, KEY_ATTRIBUTE)?;
+                if key.starts_with("#count:") || key == COUNTER_KEY {
+                    counters.push(key.to_owned());
+                } else if !key.starts_with('#') {
+                    let row = Row::from_item(item)?;
+                    if row.expired(now) {
+                        continue;
+                    }
+                    *totals.entry(row.counter()).or_default() += 1;
+                    match row.subscriber.status {
+                        Status::Pending => counts.pending += 1,
+                        Status::Confirmed => counts.confirmed += 1,
+                        Status::Unsubscribed => counts.unsubscribed += 1,
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        for key in counters {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, s(&key))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        for (counter, total) in totals {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(KEY_ATTRIBUTE, s(&format!("{counter}:0")))
+                .item(COUNT_ATTRIBUTE, n(total))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(counts)
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
     }
 }
 
@@ -265,38 +813,48 @@ fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
 fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(Box::new(err))
 }
 
 fn string_attribute<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    optional_string(item, name)?
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name:?} is missing").into()))
+}
+
+fn optional_string<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreError> {
     match item.get(name) {
-        Some(AttributeValue::S(value)) => Ok(value),
-        other => Err(StoreError::Corrupt(
+        None => Ok(None),
+        Some(AttributeValue::S(value)) => Ok(Some(value)),
+        Some(other) => Err(StoreError::Corrupt(
             format!("attribute {name:?} is {other:?}, not a string").into(),
         )),
     }
 }
 
-fn parse_item(item: &Item) -> Result<Subscriber, StoreError> {
-    // Items written by the original sample have only `email`: show that address, time unknown
-    // (the Unix epoch) rather than refusing to list the table.
-    let email = match item.get(ADDRESS_ATTRIBUTE) {
-        Some(_) => string_attribute(item, ADDRESS_ATTRIBUTE)?,
-        None => string_attribute(item, KEY_ATTRIBUTE)?,
-    };
-    let subscribed_at = match item.get(SUBSCRIBED_AT_ATTRIBUTE) {
-        None => OffsetDateTime::UNIX_EPOCH,
-        Some(_) => {
-            let text = string_attribute(item, SUBSCRIBED_AT_ATTRIBUTE)?;
+fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(value)) => value.parse().map(Some).map_err(|e| {
+            StoreError::Corrupt(format!("attribute {name:?} = {value:?}: {e}").into())
+        }),
+        Some(other) => Err(StoreError::Corrupt(
+            format!("attribute {name:?} is {other:?}, not a number").into(),
+        )),
+    }
+}
+
+fn optional_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    optional_string(item, name)?
+        .map(|text| {
             OffsetDateTime::parse(text, &Rfc3339)
-                .map_err(|e| StoreError::Corrupt(format!("subscribed_at {text:?}: {e}").into()))?
-        }
-    };
-    Ok(Subscriber {
-        email: email.to_owned(),
-        subscribed_at,
-    })
+                .map_err(|e| StoreError::Corrupt(format!("{name} {text:?}: {e}").into()))
+        })
+        .transpose()
 }
 
 fn encode_cursor(key: &str) -> String {
@@ -313,84 +871,361 @@ fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
         .ok_or(StoreError::BadCursor)
 }
 
+/// The listing's scan filter: subscribers only (not the `#` items), pending ones until they
+/// expire, and the asked-for status and search.
+fn scan_filter(filter: &ListFilter, now: OffsetDateTime) -> (String, Item) {
+    let mut expression =
+        String::from("NOT begins_with(#k, :hash) AND NOT (#st = :pending AND #exp <= :now)");
+    let mut values = HashMap::from([
+        (":hash".to_owned(), s("#")),
+        (":pending".to_owned(), s(Status::Pending.as_str())),
+        (":now".to_owned(), n(now.unix_timestamp())),
+    ]);
+    match filter.status {
+        None => {}
+        // Items written before statuses existed are confirmed.
+        Some(Status::Confirmed) => {
+            expression.push_str(" AND (attribute_not_exists(#st) OR #st = :status)")
+        }
+        Some(_) => expression.push_str(" AND #st = :status"),
+    }
+    if let Some(status) = filter.status {
+        values.insert(":status".to_owned(), s(status.as_str()));
+    }
+    if let Some(search) = filter.search_key() {
+        expression.push_str(" AND contains(#k, :search)");
+        values.insert(":search".to_owned(), s(&search));
+    }
+    (expression, values)
+}
+
 #[async_trait::async_trait]
 impl SubscriberStore for DynamoDbStore {
-    async fn subscribe(
+    async fn subscribe(&self, request: &NewSubscription<'_>) -> Result<Subscribed, StoreError> {
+        let key = request.email.normalized();
+        self.change(&key, |existing| {
+            let at = request.at;
+            let mut row = match existing {
+                Some(row) if row.subscriber.status == Status::Confirmed => {
+                    return Step::Answer(Subscribed::AlreadyConfirmed)
+                }
+                Some(mut row) if row.subscriber.status == Status::Pending && !row.expired(at) => {
+                    if request.confirmation.is_some() {
+                        return Step::Answer(Subscribed::AwaitingConfirmation {
+                            last_sent_at: row
+                                .confirmation_sent_at
+                                .unwrap_or(row.subscriber.subscribed_at),
+                        });
+                    }
+                    // Double opt-in was turned off since: confirmed like any new subscriber.
+                    row.subscriber.status = Status::Confirmed;
+                    row.subscriber.confirmed_at = Some(at);
+                    row.confirmation_sent_at = None;
+                    row.expires_at = None;
+                    row.record(
+                        at,
+                        ConsentEventKind::Confirmed,
+                        request.source,
+                        request.client_ip,
+                    );
+                    let answer = Subscribed::New {
+                        unsubscribe_token: row.unsubscribe_token.clone().unwrap_or_default(),
+                    };
+                    return Step::Write {
+                        row: Some(Box::new(row)),
+                        links: Vec::new(),
+                        answer,
+                    };
+                }
+                Some(mut row) => {
+                    // Unsubscribed, or an unconfirmed subscription that expired: a new one.
+                    if row.expired(at) {
+                        row.history.clear();
+                    }
+                    row.subscriber.email = request.email.as_str().to_owned();
+                    row
+                }
+                None => Row::fresh(
+                    key.clone(),
+                    Subscriber {
+                        email: request.email.as_str().to_owned(),
+                        status: Status::Pending,
+                        subscribed_at: at,
+                        confirmed_at: None,
+                        unsubscribed_at: None,
+                    },
+                ),
+            };
+            let mut links = Vec::new();
+            row.subscriber.subscribed_at = at;
+            row.subscriber.unsubscribed_at = None;
+            match &request.confirmation {
+                Some(confirmation) => {
+                    row.subscriber.status = Status::Pending;
+                    row.subscriber.confirmed_at = None;
+                    row.confirm_hash = Some(confirmation.token_hash.clone());
+                    row.confirmation_sent_at = Some(at);
+                    row.expires_at = Some(confirmation.expires_at.unix_timestamp());
+                    links.push(confirm_link(
+                        &confirmation.token_hash,
+                        &key,
+                        confirmation.expires_at.unix_timestamp(),
+                    ));
+                }
+                None => {
+                    row.subscriber.status = Status::Confirmed;
+                    row.subscriber.confirmed_at = Some(at);
+                    row.confirm_hash = None;
+                    row.confirmation_sent_at = None;
+                    row.expires_at = None;
+                }
+            }
+            if row.unsubscribe_token.is_none() {
+                row.unsubscribe_token = Some(request.unsubscribe_token.to_owned());
+                links.push(unsubscribe_link(request.unsubscribe_token, &key));
+            }
+            row.record(
+                at,
+                ConsentEventKind::Subscribed,
+                request.source,
+                request.client_ip,
+            );
+            let answer = Subscribed::New {
+                unsubscribe_token: row.unsubscribe_token.clone().unwrap_or_default(),
+            };
+            Step::Write {
+                row: Some(Box::new(row)),
+                links,
+                answer,
+            }
+        })
+        .await
+    }
+
+    async fn renew_confirmation(
         &self,
         email: &SubscriberEmail,
+        confirmation: &Confirmation,
         at: OffsetDateTime,
-    ) -> Result<Insert, StoreError> {
-        let at = at
-            .to_offset(time::UtcOffset::UTC)
-            .format(&Rfc3339)
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
-        // The condition makes DynamoDB decide, atomically, who was first; a PutItem that DynamoDB
-        // acknowledged is durable.
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(KEY_ATTRIBUTE, s(&email.normalized()))
-            .item(ADDRESS_ATTRIBUTE, s(email.as_str()))
-            .item(SUBSCRIBED_AT_ATTRIBUTE, s(&at))
-            .condition_expression("attribute_not_exists(#k)")
-            .expression_attribute_names("#k", KEY_ATTRIBUTE)
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(SdkError::ServiceError(err))
-                if matches!(err.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                return Ok(Insert::AlreadyPresent)
+        sent_before: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let key = email.normalized();
+        self.change(&key, |existing| {
+            let Some(mut row) = existing else {
+                return Step::Answer(None);
+            };
+            let due = row
+                .confirmation_sent_at
+                .is_none_or(|sent| sent <= sent_before);
+            if row.subscriber.status != Status::Pending || row.expired(at) || !due {
+                return Step::Answer(None);
             }
-            // Throttling and outages arrive here after the SDK's retries.
-            Err(err) => return Err(unavailable(err)),
-        }
-        if let Err(err) = self.increment_count().await {
-            // The subscription itself is stored: report success, and say how to fix the total.
-            tracing::error!(error = %app::error::describe(&err), table = %self.table,
-                "subscriber count not updated; `serverless-stories recount` repairs it");
-        }
-        Ok(Insert::Added)
+            let expires = confirmation.expires_at.unix_timestamp();
+            row.confirm_hash = Some(confirmation.token_hash.clone());
+            row.confirmation_sent_at = Some(at);
+            row.expires_at = Some(expires);
+            let answer = row.unsubscribe_token.clone();
+            Step::Write {
+                row: Some(Box::new(row)),
+                links: vec![confirm_link(&confirmation.token_hash, &key, expires)],
+                answer,
+            }
+        })
+        .await
     }
 
-    async fn find(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>, StoreError> {
-        self.get(&email.normalized())
+    async fn confirm(
+        &self,
+        token_hash: &str,
+        at: OffsetDateTime,
+        client_ip: Option<&str>,
+    ) -> Result<Confirmed, StoreError> {
+        let Some(key) = self.link_target(&format!("#confirm:{token_hash}")).await? else {
+            return Ok(Confirmed::Unknown);
+        };
+        self.change(&key, |existing| {
+            let Some(mut row) =
+                existing.filter(|row| row.confirm_hash.as_deref() == Some(token_hash))
+            else {
+                return Step::Answer(Confirmed::Unknown);
+            };
+            match row.subscriber.status {
+                Status::Confirmed => {
+                    Step::Answer(Confirmed::AlreadyConfirmed(row.subscriber.email))
+                }
+                Status::Unsubscribed => Step::Answer(Confirmed::Unknown),
+                Status::Pending if row.expired(at) => Step::Answer(Confirmed::Unknown),
+                Status::Pending => {
+                    // The hash stays, so following the link again says "already confirmed".
+                    row.subscriber.status = Status::Confirmed;
+                    row.subscriber.confirmed_at = Some(at);
+                    row.confirmation_sent_at = None;
+                    row.expires_at = None;
+                    row.record(
+                        at,
+                        ConsentEventKind::Confirmed,
+                        "confirmation link",
+                        client_ip,
+                    );
+                    let answer = Confirmed::Confirmed(row.subscriber.email.clone());
+                    Step::Write {
+                        row: Some(Box::new(row)),
+                        links: Vec::new(),
+                        answer,
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn unsubscribe(
+        &self,
+        who: Unsubscriber<'_>,
+        at: OffsetDateTime,
+        source: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Unsubscribed, StoreError> {
+        let (key, token) = match who {
+            Unsubscriber::Address(email) => (email.normalized(), None),
+            Unsubscriber::Token(token) => {
+                match self.link_target(&format!("#unsubscribe:{token}")).await? {
+                    Some(key) => (key, Some(token)),
+                    None => return Ok(Unsubscribed::Unknown),
+                }
+            }
+        };
+        self.change(&key, |existing| {
+            let Some(mut row) = existing.filter(|row| {
+                token.is_none_or(|token| row.unsubscribe_token.as_deref() == Some(token))
+            }) else {
+                return Step::Answer(Unsubscribed::Unknown);
+            };
+            if row.subscriber.status == Status::Unsubscribed {
+                return Step::Answer(Unsubscribed::AlreadyUnsubscribed(row.subscriber.email));
+            }
+            row.subscriber.status = Status::Unsubscribed;
+            row.subscriber.unsubscribed_at = Some(at);
+            row.confirm_hash = None;
+            row.confirmation_sent_at = None;
+            row.expires_at = None;
+            row.record(at, ConsentEventKind::Unsubscribed, source, client_ip);
+            let answer = Unsubscribed::Unsubscribed(row.subscriber.email.clone());
+            Step::Write {
+                row: Some(Box::new(row)),
+                links: Vec::new(),
+                answer,
+            }
+        })
+        .await
+    }
+
+    async fn erase(&self, email: &SubscriberEmail) -> Result<bool, StoreError> {
+        self.change(&email.normalized(), |existing| match existing {
+            None => Step::Answer(false),
+            Some(_) => Step::Write {
+                row: None,
+                links: Vec::new(),
+                answer: true,
+            },
+        })
+        .await
+    }
+
+    async fn record(
+        &self,
+        email: &SubscriberEmail,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        Ok(self
+            .row(&email.normalized())
             .await?
-            .map(|item| parse_item(&item))
-            .transpose()
+            .map(|row| SubscriberRecord {
+                expires_at: row
+                    .expires_at
+                    .filter(|_| row.subscriber.status == Status::Pending)
+                    .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok()),
+                confirmation_sent_at: row.confirmation_sent_at,
+                unsubscribe_token: row.unsubscribe_token,
+                subscriber: row.subscriber,
+                history: row.history,
+            }))
     }
 
-    async fn page(&self, cursor: Option<&str>, limit: u32) -> Result<Page, StoreError> {
+    async fn unsubscribe_token(
+        &self,
+        email: &SubscriberEmail,
+        new_token: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = email.normalized();
+        self.change(&key, |existing| match existing {
+            None => Step::Answer(None),
+            Some(Row {
+                unsubscribe_token: Some(token),
+                ..
+            }) => Step::Answer(Some(token)),
+            Some(mut row) => {
+                row.unsubscribe_token = Some(new_token.to_owned());
+                Step::Write {
+                    row: Some(Box::new(row)),
+                    links: vec![unsubscribe_link(new_token, &key)],
+                    answer: Some(new_token.to_owned()),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn page(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Page, StoreError> {
         let mut start = cursor
             .map(decode_cursor)
             .transpose()?
             .map(|key| HashMap::from([(KEY_ATTRIBUTE.to_owned(), s(&key))]));
         let limit = limit.clamp(1, 1000) as usize;
-        // One item more than asked for says whether there is a next page; the counter item is
-        // skipped, so scan until enough subscribers arrived or the table ends.
+        let (expression, values) = scan_filter(filter, now);
+        let filtered = filter.status.is_some() || filter.search_key().is_some();
+        // One row more than asked for says whether there is a next page. Scan until enough
+        // rows arrived, the table ends, or the page's read budget is spent (then the cursor
+        // says where to go on).
         let mut rows: Vec<(String, Subscriber)> = Vec::with_capacity(limit + 1);
+        let mut scanned = 0;
+        let mut resume_at = None;
         loop {
             let want = (limit + 1 - rows.len()) as i32;
             let out = self
                 .client
                 .scan()
                 .table_name(&self.table)
-                .limit(want)
+                // A DynamoDB limit counts items read, before the filter.
+                .limit(if filtered { 1000 } else { want + 1 })
+                .filter_expression(&expression)
+                .expression_attribute_names("#k", KEY_ATTRIBUTE)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                .set_expression_attribute_values(Some(values.clone()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(unavailable)?;
+            scanned += out.scanned_count().max(0) as usize;
             for item in out.items() {
-                let key = string_attribute(item, KEY_ATTRIBUTE)?;
-                if key != COUNTER_KEY {
-                    rows.push((key.to_owned(), parse_item(item)?));
-                }
+                let row = Row::from_item(item)?;
+                rows.push((row.key, row.subscriber));
             }
             match out.last_evaluated_key {
-                Some(key) if !key.is_empty() && rows.len() <= limit => start = Some(key),
+                Some(key) if !key.is_empty() && rows.len() <= limit => {
+                    if scanned >= MAX_SCANNED_PER_PAGE {
+                        resume_at = optional_string(&key, KEY_ATTRIBUTE)?.map(str::to_owned);
+                        break;
+                    }
+                    start = Some(key)
+                }
                 _ => break,
             }
         }
@@ -398,7 +1233,7 @@ impl SubscriberStore for DynamoDbStore {
             rows.truncate(limit);
             rows.last().map(|(key, _)| encode_cursor(key))
         } else {
-            None
+            resume_at.map(|key| encode_cursor(&key))
         };
         Ok(Page {
             subscribers: rows.into_iter().map(|(_, subscriber)| subscriber).collect(),
@@ -406,20 +1241,40 @@ impl SubscriberStore for DynamoDbStore {
         })
     }
 
-    async fn count(&self) -> Result<u64, StoreError> {
-        let Some(item) = self.get(COUNTER_KEY).await? else {
-            return Ok(0);
-        };
-        match item.get(COUNTER_ATTRIBUTE) {
-            None => Ok(0),
-            Some(AttributeValue::N(n)) => n
-                .parse::<i64>()
-                .map(|n| u64::try_from(n).unwrap_or(0))
-                .map_err(|e| StoreError::Corrupt(format!("subscriber count {n:?}: {e}").into())),
-            Some(other) => Err(StoreError::Corrupt(
-                format!("subscriber count is {other:?}, not a number").into(),
-            )),
+    async fn counts(&self, now: OffsetDateTime) -> Result<StatusCounts, StoreError> {
+        let mut keys = vec![COUNTER_KEY.to_owned()];
+        for status in ["confirmed", "unsubscribed"] {
+            keys.extend((0..STATUS_SHARDS).map(|shard| format!("#count:{status}:{shard}")));
         }
+        // Pending subscriptions still counted are those expiring after this hour started... and
+        // after now: expiries are on whole hours, so the next hour's bucket is the first.
+        let this_hour = now.unix_timestamp().div_euclid(3600);
+        for hour in this_hour + 1..=this_hour + PENDING_HOURS {
+            keys.extend((0..PENDING_SHARDS).map(|shard| format!("#count:pending:{hour}:{shard}")));
+        }
+        let values = self.read_counters(keys).await?;
+        let mut totals = [0i64; 3];
+        for (key, value) in values {
+            let slot = if key == COUNTER_KEY || key.starts_with("#count:confirmed:") {
+                1
+            } else if key.starts_with("#count:unsubscribed:") {
+                2
+            } else {
+                0
+            };
+            totals[slot] += value;
+        }
+        let count = |total: i64| u64::try_from(total).unwrap_or(0);
+        Ok(StatusCounts {
+            pending: count(totals[0]),
+            confirmed: count(totals[1]),
+            unsubscribed: count(totals[2]),
+        })
+    }
+
+    async fn remove_expired(&self, _now: OffsetDateTime) -> Result<u64, StoreError> {
+        // The table's TTL removes them (and they are neither listed nor counted meanwhile).
+        Ok(0)
     }
 
     async fn check(&self) -> Result<(), StoreError> {
@@ -450,11 +1305,52 @@ mod tests {
     }
 
     #[test]
-    fn items_from_the_original_sample_are_listed() {
+    fn items_from_the_original_sample_are_confirmed_subscribers() {
         let item = HashMap::from([("email".to_owned(), s("old@example.com"))]);
-        let subscriber = parse_item(&item).unwrap();
-        assert_eq!(subscriber.email, "old@example.com");
-        assert_eq!(subscriber.subscribed_at, OffsetDateTime::UNIX_EPOCH);
+        let row = Row::from_item(&item).unwrap();
+        assert_eq!(row.subscriber.email, "old@example.com");
+        assert_eq!(row.subscriber.status, Status::Confirmed);
+        assert_eq!(row.subscriber.subscribed_at, OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(row.version, None);
+        assert_eq!(row.counter(), "#count:confirmed");
+    }
+
+    #[test]
+    fn rows_round_trip_and_only_pending_ones_carry_the_ttl() {
+        let at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let mut row = Row::fresh(
+            "ada@example.com".into(),
+            Subscriber {
+                email: "Ada@example.com".into(),
+                status: Status::Pending,
+                subscribed_at: at,
+                confirmed_at: None,
+                unsubscribed_at: None,
+            },
+        );
+        row.expires_at = Some(1_790_003_600);
+        row.confirm_hash = Some("hash".into());
+        row.record(
+            at,
+            ConsentEventKind::Subscribed,
+            "form on /",
+            Some("192.0.2.1"),
+        );
+        let item = row.to_item();
+        assert!(item.contains_key(TTL_ATTRIBUTE));
+        let read = Row::from_item(&item).unwrap();
+        assert_eq!(read.subscriber, row.subscriber);
+        assert_eq!(read.history, row.history);
+        assert_eq!(read.version, Some(1));
+        assert_eq!(
+            read.counter(),
+            format!("#count:pending:{}", 1_790_003_600 / 3600)
+        );
+        row.subscriber.status = Status::Confirmed;
+        assert!(
+            !row.to_item().contains_key(TTL_ATTRIBUTE),
+            "a confirmed row never expires"
+        );
     }
 
     #[test]
@@ -463,12 +1359,12 @@ mod tests {
             ("email".to_owned(), s("x@example.com")),
             ("address".to_owned(), AttributeValue::N("1".into())),
         ]);
-        assert!(matches!(parse_item(&item), Err(StoreError::Corrupt(_))));
+        assert!(matches!(Row::from_item(&item), Err(StoreError::Corrupt(_))));
         let item = HashMap::from([
             ("email".to_owned(), s("x@example.com")),
             ("subscribed_at".to_owned(), s("yesterday")),
         ]);
-        assert!(matches!(parse_item(&item), Err(StoreError::Corrupt(_))));
+        assert!(matches!(Row::from_item(&item), Err(StoreError::Corrupt(_))));
     }
 }
 
@@ -477,6 +1373,7 @@ mod tests {
 #[cfg(test)]
 mod contract_tests {
     use super::*;
+    use crate::store::contract::{confirmed_at_once, email};
     use aws_sdk_dynamodb::config::{retry::RetryConfig, Credentials, Region};
 
     fn client(endpoint: &str) -> Client {
@@ -583,25 +1480,49 @@ mod contract_tests {
                 .await
                 .unwrap();
         assert_eq!(again, TableCreation::AlreadyExisted);
+        let now = OffsetDateTime::now_utc();
         for address in ["a@example.com", "b@example.com", "c@example.com"] {
-            let email = SubscriberEmail::parse(address).unwrap();
+            let email = email(address);
             store
-                .subscribe(&email, OffsetDateTime::now_utc())
+                .subscribe(&confirmed_at_once(&email, now))
                 .await
                 .unwrap();
         }
-        // An instance that died between a put and its increment leaves the total low.
+        store
+            .unsubscribe(
+                Unsubscriber::Address(&email("c@example.com")),
+                now,
+                "cli",
+                None,
+            )
+            .await
+            .unwrap();
+        // An item from the original sample (no counter moved for it), and an instance that died
+        // between a change and its count: the counts are off.
         store
             .client
             .put_item()
             .table_name(store.table())
-            .item(KEY_ATTRIBUTE, s(COUNTER_KEY))
-            .item(COUNTER_ATTRIBUTE, AttributeValue::N("1".into()))
+            .item(KEY_ATTRIBUTE, s("old@example.com"))
             .send()
             .await
             .unwrap();
-        assert_eq!(store.count().await.unwrap(), 1);
-        assert_eq!(store.recount().await.unwrap(), 3);
-        assert_eq!(store.count().await.unwrap(), 3);
+        store
+            .client
+            .put_item()
+            .table_name(store.table())
+            .item(KEY_ATTRIBUTE, s("#count:confirmed:3"))
+            .item(COUNT_ATTRIBUTE, n(40))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(store.counts(now).await.unwrap().confirmed, 3);
+        let exact = StatusCounts {
+            pending: 0,
+            confirmed: 3,
+            unsubscribed: 1,
+        };
+        assert_eq!(store.recount().await.unwrap(), exact);
+        assert_eq!(store.counts(now).await.unwrap(), exact);
     }
 }

@@ -1,13 +1,19 @@
-//! The embedded subscriber store: the `subscribers` table of the embedded database (see
-//! [`crate::embedded_db`], which owns the connection, the schema and the group-commit writer).
+//! The embedded subscriber store: the `subscribers` and `consent_events` tables of the embedded
+//! database (see [`crate::embedded_db`], which owns the connection, the schema and the
+//! group-commit writer). Every change runs inside the single writer, so a read and the write
+//! that depends on it are one atomic step.
 
 use crate::embedded_db::{DbError, EmbeddedDb};
 use app::{
-    store::{Insert, Page, StoreError, Subscriber, SubscriberStore},
+    store::{
+        Confirmation, Confirmed, ConsentEvent, ConsentEventKind, ListFilter, NewSubscription, Page,
+        Status, StatusCounts, StoreError, Subscribed, Subscriber, SubscriberRecord,
+        SubscriberStore, Unsubscribed, Unsubscriber,
+    },
     subscriber_email::SubscriberEmail,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
@@ -26,108 +32,495 @@ impl SqliteStore {
     }
 }
 
-fn unavailable(err: DbError) -> StoreError {
+/// A failure inside a write closure that is not SQLite's: a row the store can't read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct CorruptRow(String);
+
+fn corrupt(message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(CorruptRow(message)),
+    )
+}
+
+fn store_error(err: DbError) -> StoreError {
+    // A row we could not read is corrupt data, not an outage.
+    if let DbError::Sqlite(rusqlite::Error::FromSqlConversionFailure(_, _, cause)) = &err {
+        if let Some(row) = cause.downcast_ref::<CorruptRow>() {
+            return StoreError::Corrupt(row.0.clone().into());
+        }
+    }
     StoreError::Unavailable(err.into())
 }
 
-fn format_time(at: OffsetDateTime) -> Result<String, StoreError> {
+fn format_time(at: OffsetDateTime) -> String {
+    // RFC 3339 formatting of a UTC time fails only for years outside 0..=9999.
     at.to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
-        .map_err(|e| StoreError::Unavailable(e.into()))
+        .unwrap_or_else(|_| "0000-01-01T00:00:00Z".into())
 }
 
-fn parse_row(email: String, subscribed_at: String) -> Result<Subscriber, StoreError> {
-    let subscribed_at = OffsetDateTime::parse(&subscribed_at, &Rfc3339)
-        .map_err(|e| StoreError::Corrupt(format!("subscribed_at {subscribed_at:?}: {e}").into()))?;
-    Ok(Subscriber {
-        email,
-        subscribed_at,
+fn parse_time(column: &str, text: &str) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| corrupt(format!("{column} {text:?}: {e}")))
+}
+
+fn parse_optional_time(
+    column: &str,
+    text: Option<String>,
+) -> rusqlite::Result<Option<OffsetDateTime>> {
+    text.map(|text| parse_time(column, &text)).transpose()
+}
+
+/// The columns `Stored::from_row` reads, in order.
+const COLUMNS: &str = "email_key, email, status, subscribed_at, confirmed_at, unsubscribed_at,
+    confirmation_sent_at, expires_at, unsubscribe_token";
+
+/// One row of `subscribers`, as read.
+struct Stored {
+    key: String,
+    subscriber: Subscriber,
+    confirmation_sent_at: Option<OffsetDateTime>,
+    expires_at: Option<i64>,
+    unsubscribe_token: Option<String>,
+}
+
+impl Stored {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let status: String = row.get(2)?;
+        let status = Status::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?;
+        Ok(Self {
+            key: row.get(0)?,
+            subscriber: Subscriber {
+                email: row.get(1)?,
+                status,
+                subscribed_at: parse_time("subscribed_at", &row.get::<_, String>(3)?)?,
+                confirmed_at: parse_optional_time("confirmed_at", row.get(4)?)?,
+                unsubscribed_at: parse_optional_time("unsubscribed_at", row.get(5)?)?,
+            },
+            confirmation_sent_at: parse_optional_time("confirmation_sent_at", row.get(6)?)?,
+            expires_at: row.get(7)?,
+            unsubscribe_token: row.get(8)?,
+        })
+    }
+
+    /// Pending, and its confirmation no longer works at `now`.
+    fn expired(&self, now: OffsetDateTime) -> bool {
+        self.subscriber.status == Status::Pending
+            && self
+                .expires_at
+                .is_none_or(|expires| expires <= now.unix_timestamp())
+    }
+}
+
+fn select_by(conn: &Connection, column: &str, value: &str) -> rusqlite::Result<Option<Stored>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM subscribers WHERE {column} = ?1"
+    ))?
+    .query_row(params![value], Stored::from_row)
+    .optional()
+}
+
+fn add_event(
+    conn: &Connection,
+    key: &str,
+    at: OffsetDateTime,
+    kind: ConsentEventKind,
+    source: &str,
+    client_ip: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO consent_events (email_key, at, event, source, client_ip)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        key,
+        format_time(at),
+        kind.as_str(),
+        source,
+        client_ip
+    ])?;
+    Ok(())
+}
+
+fn subscribe_in(conn: &Connection, request: &Owned) -> rusqlite::Result<Subscribed> {
+    let existing = select_by(conn, "email_key", &request.key)?;
+    let at = format_time(request.at);
+    let (status, confirmed_at) = match &request.confirmation {
+        Some(_) => (Status::Pending, None),
+        None => (Status::Confirmed, Some(at.clone())),
+    };
+    let hash = request.confirmation.as_ref().map(|c| c.token_hash.clone());
+    let sent_at = request.confirmation.as_ref().map(|_| at.clone());
+    let expires = request
+        .confirmation
+        .as_ref()
+        .map(|c| c.expires_at.unix_timestamp());
+    let token = match &existing {
+        Some(Stored {
+            unsubscribe_token: Some(token),
+            ..
+        }) => token.clone(),
+        _ => request.unsubscribe_token.clone(),
+    };
+    match existing {
+        Some(stored) if stored.subscriber.status == Status::Confirmed => {
+            return Ok(Subscribed::AlreadyConfirmed)
+        }
+        Some(stored)
+            if !stored.expired(request.at) && stored.subscriber.status == Status::Pending =>
+        {
+            if request.confirmation.is_some() {
+                return Ok(Subscribed::AwaitingConfirmation {
+                    last_sent_at: stored
+                        .confirmation_sent_at
+                        .unwrap_or(stored.subscriber.subscribed_at),
+                });
+            }
+            // Double opt-in was turned off since: confirmed like any new subscriber now.
+            conn.prepare_cached(
+                "UPDATE subscribers SET status = 'confirmed', confirmed_at = ?2,
+                    confirm_hash = NULL, confirmation_sent_at = NULL, expires_at = NULL
+                 WHERE email_key = ?1",
+            )?
+            .execute(params![request.key, at])?;
+            add_event(
+                conn,
+                &request.key,
+                request.at,
+                ConsentEventKind::Confirmed,
+                &request.source,
+                request.client_ip.as_deref(),
+            )?;
+            return Ok(Subscribed::New {
+                unsubscribe_token: token,
+            });
+        }
+        Some(stored) => {
+            // Unsubscribed, or an unconfirmed subscription that expired: a new subscription.
+            if stored.expired(request.at) {
+                conn.prepare_cached("DELETE FROM consent_events WHERE email_key = ?1")?
+                    .execute(params![request.key])?;
+            }
+            conn.prepare_cached(
+                "UPDATE subscribers SET email = ?2, status = ?3, subscribed_at = ?4,
+                    confirmed_at = ?5, unsubscribed_at = NULL, confirm_hash = ?6,
+                    confirmation_sent_at = ?7, expires_at = ?8, unsubscribe_token = ?9
+                 WHERE email_key = ?1",
+            )?
+            .execute(params![
+                request.key,
+                request.email,
+                status.as_str(),
+                at,
+                confirmed_at,
+                hash,
+                sent_at,
+                expires,
+                token
+            ])?;
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO subscribers (email_key, email, status, subscribed_at, confirmed_at,
+                    confirm_hash, confirmation_sent_at, expires_at, unsubscribe_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                request.key,
+                request.email,
+                status.as_str(),
+                at,
+                confirmed_at,
+                hash,
+                sent_at,
+                expires,
+                token
+            ])?;
+        }
+    }
+    add_event(
+        conn,
+        &request.key,
+        request.at,
+        ConsentEventKind::Subscribed,
+        &request.source,
+        request.client_ip.as_deref(),
+    )?;
+    Ok(Subscribed::New {
+        unsubscribe_token: token,
     })
+}
+
+/// A `NewSubscription`, owned, to move into the writer.
+struct Owned {
+    key: String,
+    email: String,
+    at: OffsetDateTime,
+    source: String,
+    client_ip: Option<String>,
+    confirmation: Option<Confirmation>,
+    unsubscribe_token: String,
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|key| !key.is_empty())
+        .ok_or(StoreError::BadCursor)
 }
 
 #[async_trait::async_trait]
 impl SubscriberStore for SqliteStore {
-    async fn subscribe(
-        &self,
-        email: &SubscriberEmail,
-        at: OffsetDateTime,
-    ) -> Result<Insert, StoreError> {
-        let key = email.normalized();
-        let email = email.as_str().to_owned();
-        let at = format_time(at)?;
-        let changed = self
-            .db
-            .write(move |conn| {
-                // The primary key decides, atomically, who was first.
-                conn.prepare_cached(
-                    "INSERT INTO subscribers (email_key, email, subscribed_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (email_key) DO NOTHING",
-                )?
-                .execute(params![key, email, at])
-            })
+    async fn subscribe(&self, request: &NewSubscription<'_>) -> Result<Subscribed, StoreError> {
+        let owned = Owned {
+            key: request.email.normalized(),
+            email: request.email.as_str().to_owned(),
+            at: request.at,
+            source: request.source.to_owned(),
+            client_ip: request.client_ip.map(str::to_owned),
+            confirmation: request.confirmation.clone(),
+            unsubscribe_token: request.unsubscribe_token.to_owned(),
+        };
+        self.db
+            .write(move |conn| subscribe_in(conn, &owned))
             .await
-            .map_err(unavailable)?;
-        Ok(if changed == 1 {
-            Insert::Added
-        } else {
-            Insert::AlreadyPresent
-        })
+            .map_err(store_error)
     }
 
-    async fn find(&self, email: &SubscriberEmail) -> Result<Option<Subscriber>, StoreError> {
+    async fn renew_confirmation(
+        &self,
+        email: &SubscriberEmail,
+        confirmation: &Confirmation,
+        at: OffsetDateTime,
+        sent_before: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
         let key = email.normalized();
-        let row = self
-            .db
+        let hash = confirmation.token_hash.clone();
+        let expires = confirmation.expires_at.unix_timestamp();
+        self.db
+            .write(move |conn| {
+                let Some(stored) = select_by(conn, "email_key", &key)? else {
+                    return Ok(None);
+                };
+                let due = stored
+                    .confirmation_sent_at
+                    .is_none_or(|sent| sent <= sent_before);
+                if stored.subscriber.status != Status::Pending || stored.expired(at) || !due {
+                    return Ok(None);
+                }
+                conn.prepare_cached(
+                    "UPDATE subscribers SET confirm_hash = ?2, confirmation_sent_at = ?3,
+                        expires_at = ?4
+                     WHERE email_key = ?1",
+                )?
+                .execute(params![key, hash, format_time(at), expires])?;
+                Ok(stored.unsubscribe_token)
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn confirm(
+        &self,
+        token_hash: &str,
+        at: OffsetDateTime,
+        client_ip: Option<&str>,
+    ) -> Result<Confirmed, StoreError> {
+        let hash = token_hash.to_owned();
+        let client_ip = client_ip.map(str::to_owned);
+        self.db
+            .write(move |conn| {
+                let Some(stored) = select_by(conn, "confirm_hash", &hash)? else {
+                    return Ok(Confirmed::Unknown);
+                };
+                match stored.subscriber.status {
+                    Status::Confirmed => Ok(Confirmed::AlreadyConfirmed(stored.subscriber.email)),
+                    Status::Unsubscribed => Ok(Confirmed::Unknown),
+                    Status::Pending if stored.expired(at) => Ok(Confirmed::Unknown),
+                    Status::Pending => {
+                        // The hash stays, so following the link again says "already confirmed".
+                        conn.prepare_cached(
+                            "UPDATE subscribers SET status = 'confirmed', confirmed_at = ?2,
+                                confirmation_sent_at = NULL, expires_at = NULL
+                             WHERE email_key = ?1",
+                        )?
+                        .execute(params![stored.key, format_time(at)])?;
+                        add_event(
+                            conn,
+                            &stored.key,
+                            at,
+                            ConsentEventKind::Confirmed,
+                            "confirmation link",
+                            client_ip.as_deref(),
+                        )?;
+                        Ok(Confirmed::Confirmed(stored.subscriber.email))
+                    }
+                }
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn unsubscribe(
+        &self,
+        who: Unsubscriber<'_>,
+        at: OffsetDateTime,
+        source: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Unsubscribed, StoreError> {
+        let (column, value) = match who {
+            Unsubscriber::Token(token) => ("unsubscribe_token", token.to_owned()),
+            Unsubscriber::Address(email) => ("email_key", email.normalized()),
+        };
+        let source = source.to_owned();
+        let client_ip = client_ip.map(str::to_owned);
+        self.db
+            .write(move |conn| {
+                let Some(stored) = select_by(conn, column, &value)? else {
+                    return Ok(Unsubscribed::Unknown);
+                };
+                if stored.subscriber.status == Status::Unsubscribed {
+                    return Ok(Unsubscribed::AlreadyUnsubscribed(stored.subscriber.email));
+                }
+                conn.prepare_cached(
+                    "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2,
+                        confirm_hash = NULL, confirmation_sent_at = NULL, expires_at = NULL
+                     WHERE email_key = ?1",
+                )?
+                .execute(params![stored.key, format_time(at)])?;
+                add_event(
+                    conn,
+                    &stored.key,
+                    at,
+                    ConsentEventKind::Unsubscribed,
+                    &source,
+                    client_ip.as_deref(),
+                )?;
+                Ok(Unsubscribed::Unsubscribed(stored.subscriber.email))
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn erase(&self, email: &SubscriberEmail) -> Result<bool, StoreError> {
+        let key = email.normalized();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM consent_events WHERE email_key = ?1")?
+                    .execute(params![key])?;
+                let erased = conn
+                    .prepare_cached("DELETE FROM subscribers WHERE email_key = ?1")?
+                    .execute(params![key])?;
+                Ok(erased > 0)
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn record(
+        &self,
+        email: &SubscriberEmail,
+    ) -> Result<Option<SubscriberRecord>, StoreError> {
+        let key = email.normalized();
+        self.db
             .with_conn(move |conn| {
-                conn.query_row(
-                    "SELECT email, subscribed_at FROM subscribers WHERE email_key = ?1",
-                    params![key],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-                )
+                let Some(stored) = select_by(conn, "email_key", &key)? else {
+                    return Ok(None);
+                };
+                let mut statement = conn.prepare_cached(
+                    "SELECT at, event, source, client_ip FROM consent_events
+                     WHERE email_key = ?1 ORDER BY at, rowid",
+                )?;
+                let history = statement
+                    .query_map(params![key], |row| {
+                        let event: String = row.get(1)?;
+                        Ok(ConsentEvent {
+                            at: parse_time("at", &row.get::<_, String>(0)?)?,
+                            kind: ConsentEventKind::parse(&event)
+                                .ok_or_else(|| corrupt(format!("event {event:?}")))?,
+                            source: row.get(2)?,
+                            client_ip: row.get(3)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(Some(SubscriberRecord {
+                    expires_at: stored
+                        .expires_at
+                        .filter(|_| stored.subscriber.status == Status::Pending)
+                        .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok()),
+                    confirmation_sent_at: stored.confirmation_sent_at,
+                    unsubscribe_token: stored.unsubscribe_token,
+                    subscriber: stored.subscriber,
+                    history,
+                }))
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn unsubscribe_token(
+        &self,
+        email: &SubscriberEmail,
+        new_token: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = email.normalized();
+        let new_token = new_token.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE subscribers SET unsubscribe_token = coalesce(unsubscribe_token, ?2)
+                     WHERE email_key = ?1 RETURNING unsubscribe_token",
+                )?
+                .query_row(params![key, new_token], |row| row.get(0))
                 .optional()
             })
             .await
-            .map_err(unavailable)?;
-        row.map(|(email, at)| parse_row(email, at)).transpose()
+            .map_err(store_error)
     }
 
-    async fn page(&self, cursor: Option<&str>, limit: u32) -> Result<Page, StoreError> {
+    async fn page(
+        &self,
+        filter: &ListFilter,
+        cursor: Option<&str>,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Page, StoreError> {
         // The cursor is the last key of the previous page (keyset pagination: every page is one
-        // index range scan, however deep).
-        let after = match cursor {
-            None => String::new(),
-            Some(cursor) => URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .filter(|key| !key.is_empty())
-                .ok_or(StoreError::BadCursor)?,
-        };
+        // index range scan, however deep; with a status, over the (status, key) index).
+        let after = cursor.map(decode_cursor).transpose()?.unwrap_or_default();
         let limit = limit.max(1);
+        let status = filter.status.map(Status::as_str);
+        let search = filter.search_key();
+        let now = now.unix_timestamp();
         let rows = self
             .db
             .with_conn(move |conn| {
-                let mut statement = conn.prepare_cached(
-                    "SELECT email_key, email, subscribed_at FROM subscribers
-                     WHERE email_key > ?1 ORDER BY email_key LIMIT ?2",
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM subscribers
+                     WHERE email_key > ?1
+                       AND (?2 IS NULL OR status = ?2)
+                       AND (?3 IS NULL OR instr(email_key, ?3) > 0)
+                       AND NOT (status = 'pending' AND coalesce(expires_at, 0) <= ?4)
+                     ORDER BY email_key LIMIT ?5"
+                ))?;
+                let rows = statement.query_map(
+                    params![after, status, search, now, i64::from(limit) + 1],
+                    Stored::from_row,
                 )?;
-                let rows = statement.query_map(params![after, i64::from(limit) + 1], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                    ))
-                })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         let more = rows.len() > limit as usize;
         let mut subscribers = Vec::with_capacity(rows.len().min(limit as usize));
         let mut last_key = None;
-        for (key, email, at) in rows.into_iter().take(limit as usize) {
-            subscribers.push(parse_row(email, at)?);
-            last_key = Some(key);
+        for stored in rows.into_iter().take(limit as usize) {
+            subscribers.push(stored.subscriber);
+            last_key = Some(stored.key);
         }
         Ok(Page {
             subscribers,
@@ -137,17 +530,64 @@ impl SubscriberStore for SqliteStore {
         })
     }
 
-    async fn count(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
+    async fn counts(&self, now: OffsetDateTime) -> Result<StatusCounts, StoreError> {
+        let now = now.unix_timestamp();
+        let (kept, pending) = self
             .db
-            .with_conn(|conn| {
-                conn.query_row("SELECT n FROM subscriber_count WHERE id = 1", [], |row| {
-                    row.get(0)
-                })
+            .with_conn(move |conn| {
+                let mut statement =
+                    conn.prepare_cached("SELECT status, n FROM subscriber_counts")?;
+                let kept = statement
+                    .query_map([], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                // Pending ones until they expire: a range of a small partial index.
+                let pending: i64 = conn
+                    .prepare_cached(
+                        "SELECT count(*) FROM subscribers
+                         WHERE status = 'pending' AND expires_at > ?1",
+                    )?
+                    .query_row(params![now], |row| row.get(0))?;
+                Ok((kept, pending))
             })
             .await
-            .map_err(unavailable)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+            .map_err(store_error)?;
+        let mut counts = StatusCounts {
+            pending: u64::try_from(pending).unwrap_or(0),
+            ..StatusCounts::default()
+        };
+        for (status, n) in kept {
+            let n = u64::try_from(n).unwrap_or(0);
+            match Status::parse(&status) {
+                Some(Status::Confirmed) => counts.confirmed = n,
+                Some(Status::Unsubscribed) => counts.unsubscribed = n,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn remove_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now = now.unix_timestamp();
+        self.db
+            .write(move |conn| {
+                // Never confirmed: nothing of it is kept.
+                conn.prepare_cached(
+                    "DELETE FROM consent_events WHERE email_key IN (SELECT email_key FROM
+                     subscribers WHERE status = 'pending' AND coalesce(expires_at, 0) <= ?1)",
+                )?
+                .execute(params![now])?;
+                let removed = conn
+                    .prepare_cached(
+                        "DELETE FROM subscribers
+                         WHERE status = 'pending' AND coalesce(expires_at, 0) <= ?1",
+                    )?
+                    .execute(params![now])?;
+                Ok(removed as u64)
+            })
+            .await
+            .map_err(store_error)
     }
 
     async fn check(&self) -> Result<(), StoreError> {
@@ -159,13 +599,14 @@ impl SubscriberStore for SqliteStore {
                     .map(|_| ())
             })
             .await
-            .map_err(unavailable)
+            .map_err(store_error)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::contract::{confirmed_at_once, email};
 
     fn open_temp() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -181,7 +622,10 @@ mod tests {
             store
                 .db
                 .with_conn(|conn| {
-                    conn.execute_batch("DROP TABLE subscribers; DROP TABLE subscriber_count")
+                    conn.execute_batch(
+                        "DROP TABLE subscribers; DROP TABLE subscriber_counts;
+                         DROP TABLE consent_events",
+                    )
                 })
                 .await
                 .unwrap();
@@ -192,46 +636,86 @@ mod tests {
     #[tokio::test]
     async fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let email = SubscriberEmail::parse("kept@example.com").unwrap();
+        let kept = email("kept@example.com");
+        let now = OffsetDateTime::now_utc();
         {
             let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
-            assert_eq!(
-                store
-                    .subscribe(&email, OffsetDateTime::now_utc())
-                    .await
-                    .unwrap(),
-                Insert::Added
-            );
+            let added = store
+                .subscribe(&confirmed_at_once(&kept, now))
+                .await
+                .unwrap();
+            assert!(matches!(added, Subscribed::New { .. }));
         }
         let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
-        assert!(store.find(&email).await.unwrap().is_some());
-        assert_eq!(store.count().await.unwrap(), 1);
+        assert!(store.record(&kept).await.unwrap().is_some());
+        assert_eq!(store.counts(now).await.unwrap().confirmed, 1);
         assert_eq!(
             store
-                .subscribe(&email, OffsetDateTime::now_utc())
+                .subscribe(&confirmed_at_once(&kept, now))
                 .await
                 .unwrap(),
-            Insert::AlreadyPresent
+            Subscribed::AlreadyConfirmed
         );
     }
 
     #[tokio::test]
-    async fn a_corrupt_timestamp_is_reported_not_panicked_on() {
+    async fn a_corrupt_row_is_reported_not_panicked_on() {
         let (_dir, store) = open_temp();
-        let email = SubscriberEmail::parse("odd@example.com").unwrap();
         store
             .db
             .write(|conn| {
                 conn.execute(
-                    "INSERT INTO subscribers VALUES ('odd@example.com', 'odd@example.com', 'yesterday')",
+                    "INSERT INTO subscribers (email_key, email, subscribed_at)
+                     VALUES ('odd@example.com', 'odd@example.com', 'yesterday')",
                     [],
                 )
             })
             .await
             .unwrap();
         assert!(matches!(
-            store.find(&email).await,
+            store.record(&email("odd@example.com")).await,
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    /// A database written before the lifecycle existed: its subscribers were told they were
+    /// subscribed, so they are confirmed, counted, with a consent record and an unsubscribe
+    /// secret each.
+    #[tokio::test]
+    async fn subscribers_stored_by_earlier_versions_are_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::embedded_db::DATABASE_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for migration in &crate::embedded_db::MIGRATIONS[..4] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute(
+                "INSERT INTO subscribers VALUES ('old@example.com', 'Old@Example.com',
+                 '2026-01-02T03:04:05Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
+        let record = store
+            .record(&email("old@example.com"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.subscriber.status, Status::Confirmed);
+        assert_eq!(record.subscriber.email, "Old@Example.com");
+        assert_eq!(
+            record.subscriber.confirmed_at,
+            Some(record.subscriber.subscribed_at)
+        );
+        assert_eq!(record.history.len(), 1);
+        assert_eq!(record.unsubscribe_token.as_deref().map(str::len), Some(32));
+        let counts = store.counts(OffsetDateTime::now_utc()).await.unwrap();
+        assert_eq!(
+            (counts.pending, counts.confirmed, counts.unsubscribed),
+            (0, 1, 0)
+        );
     }
 }
