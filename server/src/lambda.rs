@@ -2,7 +2,9 @@
 //! Lambda (the runtime sets `AWS_LAMBDA_RUNTIME_API`), behind an API Gateway HTTP API, a REST
 //! API or a function URL.
 
-use crate::cli::{BackendArgs, IdentityKind, ServeArgs, StoreKind};
+use crate::cli::{
+    BackendArgs, IdentityKind, ListArgs, MailArgs, MailTransportKind, ServeArgs, StoreKind,
+};
 use axum::{
     extract::{ConnectInfo, Request},
     middleware::Next,
@@ -22,7 +24,12 @@ pub fn detected() -> bool {
 
 /// Each instance of a function has its own short-lived disk and memory: what must be shared
 /// (subscribers, admins, the credential key) has to live outside it. Says what to set otherwise.
-pub fn check_settings(backends: &BackendArgs, serve: &ServeArgs) -> anyhow::Result<()> {
+pub fn check_settings(
+    backends: &BackendArgs,
+    serve: &ServeArgs,
+    mail: &MailArgs,
+    list: &ListArgs,
+) -> anyhow::Result<()> {
     if backends.store != StoreKind::Dynamodb {
         anyhow::bail!(
             "in Lambda, subscribers must be stored in DynamoDB (the embedded store would keep them \
@@ -42,6 +49,23 @@ pub fn check_settings(backends: &BackendArgs, serve: &ServeArgs) -> anyhow::Resu
              STORIES_SIGNING_KEY_SECRET to a Secrets Manager secret holding 64 hex characters \
              (or STORIES_SIGNING_KEY to the key itself)"
         );
+    }
+    if list.double_opt_in {
+        if list.public_url.is_none() {
+            anyhow::bail!(
+                "with double opt-in, the links in mails need the site's address: set \
+                 STORIES_PUBLIC_URL (e.g. the HttpApi's URL, or your domain)"
+            );
+        }
+        let outbox = mail.mail_transport == Some(MailTransportKind::Outbox)
+            || (mail.mail_transport.is_none() && mail.smtp_url.is_none());
+        if outbox {
+            anyhow::bail!(
+                "with double opt-in, mail must leave the function (the outbox would keep it on \
+                 one instance's temporary disk): set STORIES_MAIL_TRANSPORT=ses, or \
+                 STORIES_SMTP_URL"
+            );
+        }
     }
     Ok(())
 }

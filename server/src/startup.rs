@@ -89,10 +89,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let router = build_router(&settings, Resources::new(&settings.data_dir)).await?;
         let listener = TcpListener::bind(settings.leptos.site_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.leptos.site_addr))?;
+        let bound = listener.local_addr().context("reading the bound address")?;
+        let resources = Resources::new(&settings.data_dir);
+        let router = build_router(&settings, resources, Some(bound)).await?;
         Ok(Self {
             listener,
             router,
@@ -120,10 +122,15 @@ impl Application {
 /// Lambda mode (see `lambda`): the same router, for the Lambda runtime's events. Checks nothing
 /// it can leave to first use, so a cold start is short.
 pub async fn serve_lambda(settings: Settings) -> anyhow::Result<()> {
-    crate::lambda::check_settings(&settings.backends, &settings.serve)?;
+    crate::lambda::check_settings(
+        &settings.backends,
+        &settings.serve,
+        &settings.mail,
+        &settings.list,
+    )?;
     let started = std::time::Instant::now();
     let resources = Resources::new(&settings.data_dir).deferring_checks();
-    let router = build_router(&settings, resources).await?;
+    let router = build_router(&settings, resources, None).await?;
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "ready for Lambda events"
@@ -131,8 +138,13 @@ pub async fn serve_lambda(settings: Settings) -> anyhow::Result<()> {
     crate::lambda::serve(router).await
 }
 
-/// The adapters the settings name, and the routes and layers around them.
-async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Result<Router> {
+/// The adapters the settings name, and the routes and layers around them. `bound` is the
+/// address the server listens on (none in Lambda).
+async fn build_router(
+    settings: &Settings,
+    resources: Resources,
+    bound: Option<SocketAddr>,
+) -> anyhow::Result<Router> {
     let backends = &settings.backends;
     let store = store::from_settings(backends, &resources).await?;
     let identity = identity::from_settings(backends, &resources).await?;
@@ -149,7 +161,7 @@ async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Resu
     let subscriptions = Arc::new(Subscriptions::new(
         Arc::clone(&store),
         mailer,
-        list_settings(settings),
+        list_settings(settings, bound),
     ));
     tokio::spawn(Arc::clone(&subscriptions).remove_expired_periodically());
     let services = Services {
@@ -180,12 +192,12 @@ async fn build_router(settings: &Settings, resources: Resources) -> anyhow::Resu
 
 /// The list's settings; links in mails start with the public URL, by default the listening
 /// address.
-fn list_settings(settings: &Settings) -> ListSettings {
+fn list_settings(settings: &Settings, bound: Option<SocketAddr>) -> ListSettings {
     let public_url = settings
         .list
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.leptos.site_addr));
+        .unwrap_or_else(|| format!("http://{}", bound.unwrap_or(settings.leptos.site_addr)));
     if settings.list.double_opt_in && settings.list.public_url.is_none() {
         tracing::warn!(%public_url, "STORIES_PUBLIC_URL is not set: links in mails point to the \
             listening address, which works only on this machine");
