@@ -36,7 +36,7 @@ fn outbox_mails(data_dir: &Path, to: &str) -> Vec<String> {
 }
 
 /// The header's value (unfolded).
-fn header<'a>(message: &'a str, name: &str) -> Option<String> {
+fn header(message: &str, name: &str) -> Option<String> {
     let head = message.split("\r\n\r\n").next()?;
     let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
     unfolded.lines().find_map(|line| {
