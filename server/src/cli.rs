@@ -76,6 +76,31 @@ pub enum Command {
     /// Check the mail settings.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// The newsletter's list, on the configured store.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Write the list as CSV to standard output (email, status, subscribed_at, confirmed_at,
+    /// unsubscribed_at; times in RFC 3339 UTC), every subscriber or those with one status.
+    Export {
+        #[arg(long, value_parser = parse_status)]
+        status: Option<app::store::Status>,
+    },
+    /// Show everything stored about an address: status, times, consent record (for access
+    /// requests).
+    Show { address: String },
+    /// Take an address off the list (the consent record is kept).
+    Unsubscribe { address: String },
+    /// Erase every record of an address (for erasure requests). It can subscribe again later.
+    Erase { address: String },
+}
+
+fn parse_status(text: &str) -> Result<app::store::Status, String> {
+    app::store::Status::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a status: pending, confirmed or unsubscribed"))
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,5 +33,7 @@ pub mod state;
 pub mod store;
 pub mod subscribe_api;
 pub mod subscribe_limit;
+pub mod subscriber_csv;
+pub mod subscribers_cli;
 pub mod subscriptions;
 pub mod table_cli;

@@ -91,6 +91,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Recount => server::table_cli::recount(&cli.backends.table).await,
         Command::Mail(command) => server::mail_cli::run(command, &cli.mail, &cli.data_dir).await,
+        Command::Subscribers(command) => {
+            server::subscribers_cli::run(command, &cli.backends, &cli.data_dir).await
+        }
         Command::BenchSigv4 => {
             println!("{}", server::sigv4_bench::run());
             Ok(())

@@ -444,3 +444,72 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// `serverless-stories subscribers …` on the same data: export, show, unsubscribe, erase.
+#[tokio::test]
+async fn the_list_from_the_command_line() {
+    let dir = data_dir();
+    let app = spawn_app_with(
+        dir.path(),
+        &settings(&[("STORIES_RECORD_CONSENT_IP", "true")]),
+    )
+    .await;
+    let confirmed = format!("{}@example.com", unique_name("cli-yes"));
+    let pending = format!("=cmd-{}@example.com", unique_name("cli"));
+    for to in [&confirmed, &pending] {
+        app.subscribe(to).await;
+    }
+    let confirm = path_of(&link(&outbox_mails(dir.path(), &confirmed)[0], "/confirm?token="));
+    post_empty(&app, &confirm).await;
+    let env = vec![(
+        "STORIES_DATA_DIR".to_owned(),
+        dir.path().display().to_string(),
+    )];
+    let run = |args: &[&str]| {
+        let output = common::run_cli(args, &env);
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (ok, csv, err) = run(&["subscribers", "export"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "email,status,subscribed_at,confirmed_at,unsubscribed_at");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{confirmed},confirmed,"))));
+    // A formula-looking address is defused for spreadsheets.
+    assert!(lines.iter().any(|l| l.starts_with(&format!("'{pending},pending,"))));
+    let (_, only_pending, _) = run(&["subscribers", "export", "--status", "pending"]);
+    assert_eq!(only_pending.lines().count(), 2, "{only_pending}");
+    let (ok, _, err) = run(&["subscribers", "export", "--status", "gone"]);
+    assert!(!ok && err.contains("not a status"), "{err}");
+
+    let (ok, shown, err) = run(&["subscribers", "show", &confirmed.to_uppercase()]);
+    assert!(ok, "{err}");
+    assert!(shown.contains("status:           confirmed"), "{shown}");
+    assert!(shown.contains("subscribed    form on / (from 127.0.0.1)"), "{shown}");
+    assert!(shown.contains("confirmed     confirmation link (from 127.0.0.1)"), "{shown}");
+
+    let (ok, said, _) = run(&["subscribers", "unsubscribe", &confirmed]);
+    assert!(ok && said.starts_with("unsubscribed "), "{said}");
+    let (ok, said, _) = run(&["subscribers", "unsubscribe", &confirmed]);
+    assert!(ok && said.contains("already unsubscribed"), "{said}");
+    let (_, shown, _) = run(&["subscribers", "show", &confirmed]);
+    assert!(shown.contains("unsubscribed  command line"), "{shown}");
+
+    let (ok, said, _) = run(&["subscribers", "erase", &confirmed]);
+    assert!(ok && said.starts_with("erased every record"), "{said}");
+    for args in [
+        ["subscribers", "show", confirmed.as_str()],
+        ["subscribers", "erase", confirmed.as_str()],
+        ["subscribers", "unsubscribe", confirmed.as_str()],
+    ] {
+        let (ok, _, err) = run(&args);
+        assert!(!ok && err.contains("is not stored"), "{args:?}: {err}");
+    }
+    let (ok, _, err) = run(&["subscribers", "show", "not an address"]);
+    assert!(!ok && err.contains("not an address"), "{err}");
+}
