@@ -19,6 +19,13 @@ process.env.E2E_DATA_DIR = dataDir; // workers re-read this config: keep one dat
 const aws = awsMode(binary, root, Number(process.env.E2E_AWS_PORT ?? port + 1), dataDir);
 // And a third: the same deployment shape, the binary in Lambda mode behind function URLs.
 const lambda = lambdaMode(binary, root, Number(process.env.E2E_LAMBDA_PORT ?? port + 2), dataDir);
+// A fourth, embedded like the first, with double opt-in on, for tests/lifecycle.spec.ts: its
+// own data dir, whose outbox the tests read the mail from.
+const doubleOptInPort = Number(process.env.E2E_DOUBLE_OPT_IN_PORT ?? port + 3);
+const doubleOptInURL = `http://127.0.0.1:${doubleOptInPort}`;
+const doubleOptInDataDir = path.join(dataDir, "double-opt-in");
+fs.mkdirSync(doubleOptInDataDir, { recursive: true });
+process.env.E2E_DOUBLE_OPT_IN_DATA_DIR = doubleOptInDataDir;
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -49,7 +56,12 @@ export default defineConfig({
     launchOptions: chromium,
   },
   projects: [
-    { name: "chromium", testIgnore: /aws\.spec\.ts/, use: { ...devices["Desktop Chrome"], launchOptions: chromium } },
+    { name: "chromium", testIgnore: /(aws|lifecycle)\.spec\.ts/, use: { ...devices["Desktop Chrome"], launchOptions: chromium } },
+    {
+      name: "double-opt-in",
+      testMatch: /lifecycle\.spec\.ts/,
+      use: { ...devices["Desktop Chrome"], launchOptions: chromium, baseURL: doubleOptInURL },
+    },
     ...(aws
       ? [
           {
@@ -83,6 +95,23 @@ export default defineConfig({
         LEPTOS_SITE_ROOT: path.join(root, "target/site"),
         STORIES_DATA_DIR: dataDir,
         // The tests subscribe many addresses from one client.
+        STORIES_SUBSCRIBE_LIMIT: "0",
+        RUST_LOG: "warn",
+      },
+    },
+    {
+      command: binary,
+      cwd: root,
+      url: `${doubleOptInURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: {
+        LEPTOS_SITE_ADDR: `127.0.0.1:${doubleOptInPort}`,
+        LEPTOS_SITE_ROOT: path.join(root, "target/site"),
+        STORIES_DATA_DIR: doubleOptInDataDir,
+        STORIES_DOUBLE_OPT_IN: "true",
         STORIES_SUBSCRIBE_LIMIT: "0",
         RUST_LOG: "warn",
       },

@@ -6,7 +6,16 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Paths the server's SigV4 layer guards. Every admin server function's URL is listed here.
-pub const SIGNED_ENDPOINTS: &[&str] = &["/api/subscribers"];
+pub const SIGNED_ENDPOINTS: &[&str] = &[
+    "/api/subscribers",
+    "/api/subscribers/unsubscribe",
+    "/api/subscribers/erase",
+    EXPORT_PATH,
+];
+
+/// The list as CSV (the server crate's `subscriber_export`; `status` and `search` as for the
+/// list).
+pub const EXPORT_PATH: &str = "/api/subscribers/export";
 
 /// The service name requests are signed for, as with API Gateway.
 pub const SIGV4_SERVICE: &str = "execute-api";
@@ -70,23 +79,63 @@ pub async fn list_subscribers(
     server_side::list_subscribers(cursor, limit, status, search).await
 }
 
+/// Takes an address off the list (its consent record is kept). Answers what was done, for
+/// people.
+#[server(
+    name = UnsubscribeSubscriber,
+    prefix = "/api",
+    endpoint = "subscribers/unsubscribe"
+)]
+pub async fn unsubscribe_subscriber(email: String) -> Result<String, ApiError> {
+    server_side::unsubscribe_subscriber(email).await
+}
+
+/// Erases every record of an address (an erasure request). Answers what was done, for people.
+#[server(name = EraseSubscriber, prefix = "/api", endpoint = "subscribers/erase")]
+pub async fn erase_subscriber(email: String) -> Result<String, ApiError> {
+    server_side::erase_subscriber(email).await
+}
+
 /// The admin page's call of [`list_subscribers`]: a GET with the arguments in the query string,
 /// signed with SigV4 in the browser.
 pub mod client {
     use super::*;
     use crate::{
         api_client,
-        sigv4_signer::{sign_get, SigningIdentity},
+        sigv4_signer::{sign_get, sign_request, SigningIdentity},
     };
     use leptos::server_fn::ServerFn;
 
+    /// Which subscribers the admin page shows.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Shown {
+        pub status: Option<crate::subscriber_status::Status>,
+        pub search: String,
+    }
+
+    impl Shown {
+        fn params(&self) -> Vec<(&'static str, String)> {
+            let mut params = Vec::new();
+            if let Some(status) = self.status {
+                params.push(("status", status.as_str().to_owned()));
+            }
+            if !self.search.trim().is_empty() {
+                params.push(("search", self.search.trim().to_owned()));
+            }
+            params
+        }
+    }
+
     pub async fn list_subscribers(
         identity: &SigningIdentity,
+        shown: &Shown,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<SubscriberPage, ApiError> {
         let limit = limit.to_string();
+        let filters = shown.params();
         let mut params = vec![("limit", limit.as_str())];
+        params.extend(filters.iter().map(|(name, value)| (*name, value.as_str())));
         if let Some(cursor) = cursor {
             params.push(("cursor", cursor));
         }
@@ -105,6 +154,69 @@ pub mod client {
             .collect();
         api_client::get(&signed.path_and_query, &headers).await
     }
+
+    /// A signed POST of `email` to an admin action (unsubscribe, erase).
+    async fn post_email(
+        identity: &SigningIdentity,
+        path: &str,
+        email: &str,
+    ) -> Result<String, ApiError> {
+        let body = api_client::form_encode(&[("email", email)]);
+        let signed = sign_request(
+            identity,
+            SIGV4_SERVICE,
+            &api_client::page_host()?,
+            "POST",
+            path,
+            &[],
+            body.as_bytes(),
+            api_client::now(),
+        );
+        let mut headers: Vec<(&str, &str)> = signed
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        headers.push(("content-type", "application/x-www-form-urlencoded"));
+        api_client::post(&signed.path_and_query, &headers, &body).await
+    }
+
+    pub async fn unsubscribe_subscriber(
+        identity: &SigningIdentity,
+        email: &str,
+    ) -> Result<String, ApiError> {
+        post_email(identity, UnsubscribeSubscriber::PATH, email).await
+    }
+
+    pub async fn erase_subscriber(
+        identity: &SigningIdentity,
+        email: &str,
+    ) -> Result<String, ApiError> {
+        post_email(identity, EraseSubscriber::PATH, email).await
+    }
+
+    /// The list as CSV, signed like the rest: the whole text (the browser then saves it).
+    pub async fn export_csv(identity: &SigningIdentity, shown: &Shown) -> Result<String, ApiError> {
+        let filters = shown.params();
+        let params: Vec<(&str, &str)> = filters
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let signed = sign_get(
+            identity,
+            SIGV4_SERVICE,
+            &api_client::page_host()?,
+            EXPORT_PATH,
+            &params,
+            api_client::now(),
+        );
+        let headers: Vec<(&str, &str)> = signed
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        api_client::get_text(&signed.path_and_query, &headers).await
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -113,7 +225,8 @@ mod server_side {
     use crate::{
         credentials::Caller,
         error::{describe, ApiErrorKind},
-        store::{observed, ListFilter, StoreError},
+        store::{observed, ListFilter, StoreError, Unsubscribed, Unsubscriber},
+        subscriber_email::SubscriberEmail,
     };
     use time::format_description::well_known::Rfc3339;
 
@@ -124,11 +237,7 @@ mod server_side {
         search: Option<String>,
     ) -> Result<SubscriberPage, ApiError> {
         // The SigV4 layer put the verified caller here; without it nothing is served.
-        let caller = leptos_axum::extract::<axum::Extension<Caller>>()
-            .await
-            .ok()
-            .filter(|caller| caller.0.is_admin())
-            .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, "Forbidden"))?;
+        let caller = admin().await?;
         let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(ApiError::bad_request(format!(
@@ -152,7 +261,7 @@ mod server_side {
             .await
             .map_err(failed)?;
         let counts = observed("count", store.counts(now)).await.map_err(failed)?;
-        tracing::info!(admin = %caller.0.username, rows = page.subscribers.len(), "listed subscribers");
+        tracing::info!(admin = %caller.username, rows = page.subscribers.len(), "listed subscribers");
         Ok(SubscriberPage {
             subscribers: page
                 .subscribers
@@ -167,6 +276,74 @@ mod server_side {
             total: counts.total(),
             counts,
         })
+    }
+
+    async fn admin() -> Result<Caller, ApiError> {
+        leptos_axum::extract::<axum::Extension<Caller>>()
+            .await
+            .ok()
+            .map(|caller| caller.0)
+            .filter(Caller::is_admin)
+            .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, "Forbidden"))
+    }
+
+    fn address(email: &str) -> Result<SubscriberEmail, ApiError> {
+        SubscriberEmail::parse(email).map_err(|err| ApiError::bad_request(err.to_string()))
+    }
+
+    fn failed(err: StoreError) -> ApiError {
+        tracing::error!(error = %describe(&err), "an admin change failed");
+        ApiError::unavailable()
+    }
+
+    pub async fn unsubscribe_subscriber(email: String) -> Result<String, ApiError> {
+        let caller = admin().await?;
+        let email = address(&email)?;
+        let store = &crate::services::Services::from_context()?.store;
+        let source = format!("admin {}", caller.username);
+        let done = observed(
+            "unsubscribe",
+            store.unsubscribe(
+                Unsubscriber::Address(&email),
+                time::OffsetDateTime::now_utc(),
+                &source,
+                None,
+            ),
+        )
+        .await
+        .map_err(failed)?;
+        match done {
+            Unsubscribed::Unsubscribed(email) => {
+                tracing::info!(admin = %caller.username, "unsubscribed a subscriber");
+                Ok(format!("{email} is unsubscribed."))
+            }
+            Unsubscribed::AlreadyUnsubscribed(email) => {
+                Ok(format!("{email} was already unsubscribed."))
+            }
+            Unsubscribed::Unknown => Err(ApiError::bad_request(format!(
+                "{} is not on the list.",
+                email.as_str()
+            ))),
+        }
+    }
+
+    pub async fn erase_subscriber(email: String) -> Result<String, ApiError> {
+        let caller = admin().await?;
+        let email = address(&email)?;
+        let store = &crate::services::Services::from_context()?.store;
+        if observed("erase", store.erase(&email))
+            .await
+            .map_err(failed)?
+        {
+            // The address itself is not logged: it is what was asked to be forgotten.
+            tracing::info!(admin = %caller.username, "erased a subscriber");
+            Ok(format!("Every record of {} is erased.", email.as_str()))
+        } else {
+            Err(ApiError::bad_request(format!(
+                "{} is not on the list.",
+                email.as_str()
+            )))
+        }
     }
 }
 

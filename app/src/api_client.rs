@@ -70,6 +70,26 @@ pub async fn get<T: DeserializeOwned>(
     read_response(status, &body)
 }
 
+/// GETs `path_and_query` with extra `headers`; the answer as text (e.g. a CSV export).
+pub async fn get_text(path_and_query: &str, headers: &[(&str, &str)]) -> Result<String, ApiError> {
+    let (status, body) = send("GET", path_and_query, headers, None).await?;
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        read_response::<String>(status, &body)
+    }
+}
+
+/// POSTs `body` to `path_and_query` with `headers` (a content type and, e.g., a signature).
+pub async fn post<T: DeserializeOwned>(
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<T, ApiError> {
+    let (status, answer) = send("POST", path_and_query, headers, Some(body)).await?;
+    read_response(status, &answer)
+}
+
 /// The host (and port) of the page, which signed requests go to.
 pub fn page_host() -> Result<String, ApiError> {
     #[cfg(feature = "hydrate")]

@@ -1,8 +1,9 @@
 //! Signs the admin page's API calls in the browser with AWS Signature Version 4 (service
 //! `execute-api`), using the temporary credentials the page obtained.
 //!
-//! The admin page makes one kind of request: a body-less GET with a few query parameters. This
-//! module builds that request's canonical form and string to sign (the SigV4 steps that depend on
+//! The admin page makes two kinds of request: a GET with a few query parameters, and a POST of a
+//! small form (its body's hash signed). This module builds their canonical form and string to
+//! sign (the SigV4 steps that depend on
 //! the request); the signing key and the signature come from `aws-sigv4`'s own functions. Its
 //! full request signer (`http_request::sign`) is generic over any HTTP request, and through
 //! `http`, `aws-smithy-*` and `aws-credential-types` it was 10 KB (brotli) of the home page's
@@ -24,8 +25,6 @@ pub struct SigningIdentity {
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SIGNED_HEADERS: &str = "host;x-amz-date;x-amz-security-token";
-/// SHA-256 of the empty body.
-const EMPTY_PAYLOAD_HASH: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// SigV4's URI encoding: everything but the unreserved characters `A–Z a–z 0–9 - _ . ~`.
 const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -34,9 +33,9 @@ const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// A GET request ready to send: where, and the headers that sign it.
+/// A request ready to send: where, and the headers that sign it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedGet {
+pub struct SignedRequest {
     /// Path and canonical query string: what is signed is exactly what is sent.
     pub path_and_query: String,
     pub headers: Vec<(&'static str, String)>,
@@ -51,13 +50,30 @@ pub fn sign_get(
     path: &str,
     params: &[(&str, &str)],
     now: SystemTime,
-) -> SignedGet {
+) -> SignedRequest {
+    sign_request(identity, service, host, "GET", path, params, b"", now)
+}
+
+/// Signs `METHOD path?params` with `body` (its SHA-256 is part of the signature: a changed
+/// body is refused) to `host` at `now`.
+#[allow(clippy::too_many_arguments)] // one per part of the request SigV4 signs
+pub fn sign_request(
+    identity: &SigningIdentity,
+    service: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    body: &[u8],
+    now: SystemTime,
+) -> SignedRequest {
     let query = canonical_query(params);
     let (date, date_time) = amz_dates(now);
     let token = &identity.credentials.session_token;
+    let payload_hash = hex::encode(Sha256::digest(body));
     let canonical_request = format!(
-        "GET\n{path}\n{query}\nhost:{host}\nx-amz-date:{date_time}\nx-amz-security-token:{token}\n\n\
-         {SIGNED_HEADERS}\n{EMPTY_PAYLOAD_HASH}"
+        "{method}\n{path}\n{query}\nhost:{host}\nx-amz-date:{date_time}\nx-amz-security-token:{token}\n\n\
+         {SIGNED_HEADERS}\n{payload_hash}"
     );
     let scope = format!("{date}/{}/{service}/aws4_request", identity.region);
     let string_to_sign = format!(
@@ -80,7 +96,7 @@ pub fn sign_get(
     } else {
         format!("{path}?{query}")
     };
-    SignedGet {
+    SignedRequest {
         path_and_query,
         headers: vec![
             ("authorization", authorization),
@@ -152,6 +168,17 @@ mod tests {
         path_and_query: &str,
         now: SystemTime,
     ) -> Vec<(String, String)> {
+        reference_of("GET", identity, host, path_and_query, b"", now)
+    }
+
+    fn reference_of(
+        method: &str,
+        identity: &SigningIdentity,
+        host: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Vec<(String, String)> {
         let credentials = &identity.credentials;
         let signer_identity = Credentials::new(
             &credentials.access_key_id,
@@ -170,10 +197,10 @@ mod tests {
             .build()
             .expect("valid parameters");
         let signable = SignableRequest::new(
-            "GET",
+            method,
             path_and_query,
             [("host", host)].into_iter(),
-            SignableBody::Bytes(&[]),
+            SignableBody::Bytes(body),
         )
         .expect("valid request");
         let (instructions, _) = sign(signable, &params.into()).expect("signs").into_parts();
@@ -185,7 +212,7 @@ mod tests {
         headers
     }
 
-    fn ours(signed: &SignedGet) -> Vec<(String, String)> {
+    fn ours(signed: &SignedRequest) -> Vec<(String, String)> {
         let mut headers: Vec<(String, String)> = signed
             .headers
             .iter()
@@ -244,6 +271,39 @@ mod tests {
             .iter()
             .find(|(name, _)| *name == "x-amz-date");
         assert_eq!(date.map(|(_, v)| v.as_str()), Some("19700101T000000Z"));
+    }
+
+    #[test]
+    fn posts_are_signed_with_their_body_as_aws_sigv4_signs_them() {
+        let identity = identity("secret/key+", "token", "us-east-1");
+        let now = UNIX_EPOCH + Duration::from_secs(1_764_201_600);
+        for body in [
+            &b""[..],
+            b"email=ada%40example%2Ecom",
+            "email=ü@例え.jp".as_bytes(),
+        ] {
+            let signed = sign_request(
+                &identity,
+                "execute-api",
+                "example.com",
+                "POST",
+                "/api/subscribers/erase",
+                &[],
+                body,
+                now,
+            );
+            assert_eq!(
+                ours(&signed),
+                reference_of(
+                    "POST",
+                    &identity,
+                    "example.com",
+                    &signed.path_and_query,
+                    body,
+                    now
+                )
+            );
+        }
     }
 
     proptest! {

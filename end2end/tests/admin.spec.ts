@@ -1,6 +1,7 @@
 import { test, expect, Page } from "@playwright/test";
 import { ADMIN_PASSWORD, ADMIN_USER } from "../global-setup";
 import { failOnPageErrors, open } from "./helpers";
+import * as fs from "node:fs";
 
 failOnPageErrors();
 
@@ -154,4 +155,60 @@ test("an invalid stored token logs out instead of showing the list", async ({ pa
   await open(page, "/admin");
   await expect(page).toHaveURL(/\/$/);
   expect(await page.evaluate(() => localStorage.getItem("token"))).toBeNull();
+});
+
+test("an admin filters, searches, unsubscribes, deletes with a confirm step, and exports CSV", async ({ page, request }) => {
+  const run = `${Date.now()}`;
+  const keep = `manage-keep-${run}@example.com`;
+  const leave = `manage-leave-${run}@example.com`;
+  const erase = `manage-erase-${run}@example.com`;
+  for (const email of [keep, leave, erase]) {
+    const response = await request.post("/api/subscribe", { form: { email }, headers: { accept: "application/json" } });
+    expect(response.status()).toBe(200);
+  }
+  await logIn(page);
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByRole("list", { name: "Subscribers per status" })).toContainText(/Confirmed: \d+/);
+
+  // Search: only this run's addresses.
+  const search = page.getByLabel("Address contains");
+  await expect(search).toBeEnabled();
+  await search.fill(`-${run}@`);
+  await page.getByRole("button", { name: "Search" }).click();
+  const rows = page.locator("table.subscribers tbody tr");
+  await expect(rows).toHaveCount(3);
+
+  // Unsubscribe one: its row says so, and the status filter finds it.
+  await rows.filter({ hasText: leave }).getByRole("button", { name: "Unsubscribe" }).click();
+  await expect(page.locator(".admin-notice")).toHaveText(`${leave} is unsubscribed.`);
+  await expect(rows.filter({ hasText: leave }).locator("td").nth(1)).toHaveText("Unsubscribed");
+  await page.getByLabel("Show").selectOption("unsubscribed");
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText(leave);
+  await page.getByLabel("Show").selectOption("");
+  await expect(rows).toHaveCount(3);
+
+  // Delete asks first; cancel keeps the row, confirming erases it.
+  const doomed = rows.filter({ hasText: erase });
+  await doomed.getByRole("button", { name: "Delete…" }).click();
+  await expect(doomed.getByRole("alert")).toContainText("Erase every record of this address?");
+  await doomed.getByRole("button", { name: "Cancel" }).click();
+  await expect(doomed.getByRole("button", { name: "Delete…" })).toBeVisible();
+  await doomed.getByRole("button", { name: "Delete…" }).click();
+  await doomed.getByRole("button", { name: "Erase" }).click();
+  await expect(page.locator(".admin-notice")).toHaveText(`Every record of ${erase} is erased.`);
+  await expect(rows).toHaveCount(2);
+
+  // Export: a CSV download of what is shown (here: the search).
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Export CSV" }).click(),
+  ]);
+  expect(download.suggestedFilename()).toMatch(/^subscribers-\d{4}-\d{2}-\d{2}\.csv$/);
+  const csv = fs.readFileSync(await download.path(), "utf8");
+  const lines = csv.trim().split("\r\n");
+  expect(lines[0]).toBe("email,status,subscribed_at,confirmed_at,unsubscribed_at");
+  expect(lines).toHaveLength(3);
+  expect(lines.some((line) => line.startsWith(`${keep},confirmed,`))).toBe(true);
+  expect(lines.some((line) => line.startsWith(`${leave},unsubscribed,`))).toBe(true);
 });

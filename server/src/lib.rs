@@ -34,6 +34,7 @@ pub mod store;
 pub mod subscribe_api;
 pub mod subscribe_limit;
 pub mod subscriber_csv;
+pub mod subscriber_export;
 pub mod subscribers_cli;
 pub mod subscriptions;
 pub mod table_cli;

@@ -267,6 +267,10 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
             app::mail_links::UNSUBSCRIBE_PATH,
             axum::routing::post(mail_links_api::unsubscribe),
         )
+        .route(
+            app::admin::EXPORT_PATH,
+            get(crate::subscriber_export::export),
+        )
         .route("/.well-known/jwks.json", get(jwks))
         .route("/post/{slug}", get(add_trailing_slash))
         .leptos_routes_with_context(&state, routes, context.clone(), shell)

@@ -784,3 +784,115 @@ async fn a_correctly_signed_caller_outside_the_admin_group_gets_403() {
         "User: reader is not authorized to perform: execute-api:Invoke on resource: /api/subscribers"
     );
 }
+
+/// The admin page's management calls: counts per status, filter, search, unsubscribe, erase
+/// (POSTs signed with their body's hash) and the CSV export (every page, streamed).
+#[tokio::test]
+async fn admins_filter_search_unsubscribe_erase_and_export() {
+    use common::sigv4_client::signed_post_form;
+    let dir = data_dir();
+    add_admin(dir.path(), "ada", PASSWORD);
+    let app = spawn_app(dir.path()).await;
+    for i in 0..5 {
+        app.subscribe(&format!("reader{i}@one.example")).await;
+    }
+    app.subscribe("grace@two.example").await;
+    let (_token, creds) = app.admin_credentials("ada", PASSWORD).await;
+
+    let gone = signed_post_form(
+        &app,
+        &creds,
+        "/api/subscribers/unsubscribe",
+        "email=READER1%40one.example",
+        None,
+    )
+    .await;
+    assert_eq!(gone.status(), 200);
+    assert_eq!(
+        gone.json::<Value>().await.unwrap(),
+        "reader1@one.example is unsubscribed."
+    );
+    let page: Value = signed_get(&app, &creds, "/api/subscribers?status=unsubscribed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["subscribers"][0]["email"], "reader1@one.example");
+    assert_eq!(page["subscribers"][0]["status"], "unsubscribed");
+    assert_eq!(page["counts"]["unsubscribed"], 1);
+    assert_eq!(page["counts"]["confirmed"], 5);
+    assert_eq!(page["total"], 6);
+    let found: Value = signed_get(&app, &creds, "/api/subscribers?search=TWO.ex")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let found = found["subscribers"].as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["email"], "grace@two.example");
+
+    // A body changed after signing is refused, and changes nothing.
+    let tampered = signed_post_form(
+        &app,
+        &creds,
+        "/api/subscribers/erase",
+        "email=reader2%40one.example",
+        Some("email=grace%40two.example"),
+    )
+    .await;
+    assert_eq!(tampered.status(), 403);
+    let erased = signed_post_form(
+        &app,
+        &creds,
+        "/api/subscribers/erase",
+        "email=reader2%40one.example",
+        None,
+    )
+    .await;
+    assert_eq!(erased.status(), 200);
+    let again = signed_post_form(
+        &app,
+        &creds,
+        "/api/subscribers/erase",
+        "email=reader2%40one.example",
+        None,
+    )
+    .await;
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.unwrap().contains("is not on the list"));
+    let bad = signed_post_form(&app, &creds, "/api/subscribers/erase", "email=nope", None).await;
+    assert_eq!(bad.status(), 400);
+    // Unsigned: refused before anything runs.
+    let unsigned = app
+        .client
+        .post(app.url("/api/subscribers/erase"))
+        .form(&[("email", "grace@two.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
+
+    let export = signed_get(&app, &creds, "/api/subscribers/export").await;
+    assert_eq!(export.status(), 200);
+    assert_eq!(export.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(export.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"subscribers-"));
+    let csv = export.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "email,status,subscribed_at,confirmed_at,unsubscribed_at"
+    );
+    assert_eq!(lines.len(), 1 + 5, "{csv}");
+    assert!(!csv.contains("reader2@"), "erased");
+    let only: Value = signed_get(&app, &creds, "/api/subscribers/export?status=bogus")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(only["message"].as_str().unwrap().contains("status must be"));
+    let unsigned = app.get("/api/subscribers/export").await;
+    assert_eq!(unsigned.status(), 403);
+}

@@ -459,7 +459,10 @@ async fn the_list_from_the_command_line() {
     for to in [&confirmed, &pending] {
         app.subscribe(to).await;
     }
-    let confirm = path_of(&link(&outbox_mails(dir.path(), &confirmed)[0], "/confirm?token="));
+    let confirm = path_of(&link(
+        &outbox_mails(dir.path(), &confirmed)[0],
+        "/confirm?token=",
+    ));
     post_empty(&app, &confirm).await;
     let env = vec![(
         "STORIES_DATA_DIR".to_owned(),
@@ -477,11 +480,18 @@ async fn the_list_from_the_command_line() {
     let (ok, csv, err) = run(&["subscribers", "export"]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines[0], "email,status,subscribed_at,confirmed_at,unsubscribed_at");
+    assert_eq!(
+        lines[0],
+        "email,status,subscribed_at,confirmed_at,unsubscribed_at"
+    );
     assert_eq!(lines.len(), 3, "{csv}");
-    assert!(lines.iter().any(|l| l.starts_with(&format!("{confirmed},confirmed,"))));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with(&format!("{confirmed},confirmed,"))));
     // A formula-looking address is defused for spreadsheets.
-    assert!(lines.iter().any(|l| l.starts_with(&format!("'{pending},pending,"))));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with(&format!("'{pending},pending,"))));
     let (_, only_pending, _) = run(&["subscribers", "export", "--status", "pending"]);
     assert_eq!(only_pending.lines().count(), 2, "{only_pending}");
     let (ok, _, err) = run(&["subscribers", "export", "--status", "gone"]);
@@ -490,8 +500,14 @@ async fn the_list_from_the_command_line() {
     let (ok, shown, err) = run(&["subscribers", "show", &confirmed.to_uppercase()]);
     assert!(ok, "{err}");
     assert!(shown.contains("status:           confirmed"), "{shown}");
-    assert!(shown.contains("subscribed    form on / (from 127.0.0.1)"), "{shown}");
-    assert!(shown.contains("confirmed     confirmation link (from 127.0.0.1)"), "{shown}");
+    assert!(
+        shown.contains("subscribed    form on / (from 127.0.0.1)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("confirmed     confirmation link (from 127.0.0.1)"),
+        "{shown}"
+    );
 
     let (ok, said, _) = run(&["subscribers", "unsubscribe", &confirmed]);
     assert!(ok && said.starts_with("unsubscribed "), "{said}");

@@ -82,3 +82,43 @@ pub async fn signed_get(app: &TestApp, creds: &Value, path_and_query: &str) -> r
     }
     request.send().await.unwrap()
 }
+
+/// A signed POST of a form body (its hash signed), now; `tamper` changes the body after signing.
+pub async fn signed_post_form(
+    app: &TestApp,
+    creds: &Value,
+    path: &str,
+    body: &str,
+    tamper: Option<&str>,
+) -> reqwest::Response {
+    let region = creds["Region"].as_str().unwrap();
+    let signer = identity(creds);
+    let params = v4::SigningParams::builder()
+        .identity(&signer)
+        .region(region)
+        .name("execute-api")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let url = app.url(path);
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        std::iter::empty(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut request = app
+        .client
+        .post(&url)
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(tamper.unwrap_or(body).to_owned());
+    for (name, value) in instructions.headers() {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap()
+}
