@@ -66,13 +66,19 @@ class Template(unittest.TestCase):
             ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
         )
         statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-        self.assertEqual(len(statements), 2, statements)
-        table, secret = statements
+        self.assertEqual(len(statements), 3, statements)
+        table, secret, mail = statements
         self.assertEqual(table["Effect"], "Allow")
         self.assertEqual(set(table["Action"]), documented_table_actions())
         self.assertEqual(table["Resource"], {"Fn::GetAtt": ["EmailsTable", "Arn"]})
         self.assertEqual(secret["Action"], "secretsmanager:GetSecretValue")
         self.assertEqual(secret["Resource"], {"Ref": "SigningKeySecret"})
+        # SES only with a sender, and only from this account's identities.
+        condition, allowed, otherwise = mail["Fn::If"]
+        self.assertEqual(condition, "HasMailFrom")
+        self.assertEqual(set(allowed["Action"]), {"ses:SendEmail", "ses:SendRawEmail"})
+        self.assertIn(":identity/*", allowed["Resource"]["Fn::Sub"])
+        self.assertEqual(otherwise, {"Ref": "AWS::NoValue"})
 
     def test_the_table_is_the_originals_kept_and_recoverable(self):
         table = self.resources["EmailsTable"]
@@ -81,6 +87,10 @@ class Template(unittest.TestCase):
         self.assertEqual(props["KeySchema"], [{"AttributeName": "email", "KeyType": "HASH"}])
         self.assertEqual(props["BillingMode"], "PAY_PER_REQUEST")
         self.assertTrue(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+        # Unconfirmed subscriptions expire through the TTL attribute the store writes.
+        self.assertEqual(
+            props["TimeToLiveSpecification"], {"AttributeName": "expires_at", "Enabled": True}
+        )
 
     def test_the_function_runs_in_lambda_mode_on_the_stacks_backends(self):
         function = self.resources["Function"]["Properties"]
