@@ -144,6 +144,19 @@ pub struct MailArgs {
     /// A file holding the SMTP password (instead of putting it in the URL).
     #[arg(long, env = "STORIES_SMTP_PASSWORD_FILE", global = true)]
     pub smtp_password_file: Option<PathBuf>,
+
+    /// DKIM-sign every message with this private key: RSA in PEM (PKCS#1, "BEGIN RSA PRIVATE
+    /// KEY") or Ed25519 (its 32 bytes in base64). With --dkim-selector. (SES signs itself.)
+    #[arg(long, env = "STORIES_DKIM_KEY_FILE", global = true)]
+    pub dkim_key_file: Option<PathBuf>,
+
+    /// The DKIM selector: the public key is published at `<selector>._domainkey.<domain>`.
+    #[arg(long, env = "STORIES_DKIM_SELECTOR", global = true)]
+    pub dkim_selector: Option<String>,
+
+    /// The signing domain (`d=`). Default: the domain of STORIES_MAIL_FROM.
+    #[arg(long, env = "STORIES_DKIM_DOMAIN", global = true)]
+    pub dkim_domain: Option<String>,
 }
 
 /// How the newsletter's list behaves.

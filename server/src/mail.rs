@@ -5,6 +5,7 @@
 //! the same bytes.
 
 pub mod compose;
+pub mod dkim;
 pub mod outbox;
 pub mod ses;
 pub mod smtp;
@@ -56,6 +57,7 @@ pub trait Transport: Send + Sync {
 pub struct Mailer {
     from: Mailbox,
     transport: Box<dyn Transport>,
+    dkim: Option<dkim::Dkim>,
 }
 
 impl Mailer {
@@ -94,7 +96,24 @@ impl Mailer {
                 )?)
             }
         };
-        Ok(Self { from, transport })
+        let dkim = match (&settings.dkim_key_file, &settings.dkim_selector) {
+            (None, None) => None,
+            (Some(key_file), Some(selector)) => {
+                let domain = settings
+                    .dkim_domain
+                    .clone()
+                    .unwrap_or_else(|| from.email.domain().to_owned());
+                Some(dkim::Dkim::load(key_file, selector, &domain)?)
+            }
+            _ => anyhow::bail!(
+                "DKIM signing needs both STORIES_DKIM_KEY_FILE and STORIES_DKIM_SELECTOR"
+            ),
+        };
+        Ok(Self {
+            from,
+            transport,
+            dkim,
+        })
     }
 
     pub fn from_address(&self) -> &Mailbox {
@@ -102,7 +121,7 @@ impl Mailer {
     }
 
     pub async fn send(&self, mail: &Mail) -> Result<Delivered, MailError> {
-        let (envelope, message) = compose::compose(&self.from, mail)?;
+        let (envelope, message) = compose::compose(&self.from, mail, self.dkim.as_ref())?;
         let delivered = self.transport.deliver(&envelope, &message).await?;
         tracing::info!(to = %app::audit::untrusted(&mail.to), subject = %mail.subject,
             delivered = ?delivered, "mail sent");

@@ -529,3 +529,67 @@ async fn the_list_from_the_command_line() {
     let (ok, _, err) = run(&["subscribers", "show", "not an address"]);
     assert!(!ok && err.contains("not an address"), "{err}");
 }
+
+/// DKIM: the confirmation mail is signed, with the list headers covered (RFC 8058 needs them
+/// signed), and dkimpy, an independent implementation, verifies the signature with the public
+/// key a DNS record would publish.
+#[tokio::test]
+async fn mail_is_dkim_signed_and_an_independent_verifier_accepts_it() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dkim");
+    let dir = data_dir();
+    let key = data.join("test-key.pem").display().to_string();
+    let app = spawn_app_with(
+        dir.path(),
+        &settings(&[
+            ("STORIES_MAIL_FROM", "Stories <news@stories.example>"),
+            ("STORIES_DKIM_KEY_FILE", &key),
+            ("STORIES_DKIM_SELECTOR", "test2026"),
+        ]),
+    )
+    .await;
+    let to = format!("{}@example.com", unique_name("dkim"));
+    app.subscribe(&to).await;
+    let mail = outbox_mails(dir.path(), &to).remove(0);
+    let signature = header(&mail, "DKIM-Signature").expect("signed");
+    assert!(signature.contains("d=stories.example"), "{signature}");
+    assert!(signature.contains("s=test2026"), "{signature}");
+    let file = dir.path().join("signed.eml");
+    std::fs::write(&file, &mail).unwrap();
+    let verify = |message: &Path| {
+        std::process::Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dkim_verify.py"))
+            .arg(message)
+            .arg(data.join("test-key.pub.b64"))
+            .output()
+            .expect("python3 with dkimpy (scripts/setup installs it)")
+    };
+    let verified = verify(&file);
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let signed = String::from_utf8_lossy(&verified.stdout).to_lowercase();
+    for name in [
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(
+            signed.split(':').any(|h| h.trim() == name),
+            "{name} not signed: {signed}"
+        );
+    }
+    // A changed unsubscribe link breaks the signature.
+    let forged = mail.replacen("/unsubscribe?token=", "/unsubscribe?token=x", 1);
+    std::fs::write(&file, forged).unwrap();
+    assert!(
+        !verify(&file).status.success(),
+        "a forged header still verified"
+    );
+}

@@ -11,8 +11,13 @@ use lettre::{
     Message,
 };
 
-/// The envelope (for the relay) and the message's bytes (CRLF line ends).
-pub fn compose(from: &Mailbox, mail: &Mail) -> Result<(Envelope, Vec<u8>), MailError> {
+/// The envelope (for the relay) and the message's bytes (CRLF line ends), DKIM-signed when a
+/// key is configured.
+pub fn compose(
+    from: &Mailbox,
+    mail: &Mail,
+    dkim: Option<&super::dkim::Dkim>,
+) -> Result<(Envelope, Vec<u8>), MailError> {
     let refused = |err: String| MailError::Refused(err.into());
     let to: Mailbox = mail
         .to
@@ -40,6 +45,10 @@ pub fn compose(from: &Mailbox, mail: &Mail) -> Result<(Envelope, Vec<u8>), MailE
             .body(mail.text.clone()),
     }
     .map_err(|err| refused(err.to_string()))?;
+    let mut message = message;
+    if let Some(dkim) = dkim {
+        dkim.sign(&mut message);
+    }
     Ok((message.envelope().clone(), message.formatted()))
 }
 
@@ -70,7 +79,7 @@ mod tests {
 
     #[test]
     fn every_message_says_who_when_what_and_is_unique() {
-        let (envelope, bytes) = compose(&from(), &mail(None)).unwrap();
+        let (envelope, bytes) = compose(&from(), &mail(None), None).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         assert_eq!(envelope.to()[0].to_string(), "ada@example.com");
         assert_eq!(envelope.from().unwrap().to_string(), "news@example.com");
@@ -89,13 +98,13 @@ mod tests {
             text[start..].lines().next().unwrap().to_owned()
         };
         assert!(id(&text).ends_with("@example.com>"), "{text}");
-        let (_, again) = compose(&from(), &mail(None)).unwrap();
+        let (_, again) = compose(&from(), &mail(None), None).unwrap();
         assert_ne!(id(&text), id(&String::from_utf8(again).unwrap()));
     }
 
     #[test]
     fn an_html_alternative_makes_a_multipart_message() {
-        let (_, bytes) = compose(&from(), &mail(Some("<p>Hello</p>"))).unwrap();
+        let (_, bytes) = compose(&from(), &mail(Some("<p>Hello</p>")), None).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.contains("Content-Type: multipart/alternative"),
@@ -108,11 +117,14 @@ mod tests {
     fn a_malformed_recipient_is_refused_not_sent() {
         let mut bad = mail(None);
         bad.to = "not an address".into();
-        assert!(matches!(compose(&from(), &bad), Err(MailError::Refused(_))));
+        assert!(matches!(
+            compose(&from(), &bad, None),
+            Err(MailError::Refused(_))
+        ));
         // Header injection through the subject is encoded, never a new header.
         let mut injected = mail(None);
         injected.subject = "Hi\r\nBcc: victim@example.com".into();
-        let (envelope, bytes) = compose(&from(), &injected).unwrap();
+        let (envelope, bytes) = compose(&from(), &injected, None).unwrap();
         assert_eq!(envelope.to().len(), 1);
         assert!(!String::from_utf8(bytes).unwrap().contains("\r\nBcc:"));
     }
