@@ -32,9 +32,14 @@ pub async fn subscribe(
             (form.email, Err(limited))
         }
         Ok(form) if form.is_bot() => {
-            // The answer a person would get, and nothing stored.
+            // The answer a person would get, and nothing stored (or mailed).
             app::audit::honeypot_filled(client.map(|Extension(c)| c.0));
-            (form.email, Ok(SubscribeOutcome::Subscribed))
+            let answer = if state.subscriptions.settings().double_opt_in {
+                SubscribeOutcome::ConfirmationSent
+            } else {
+                SubscribeOutcome::Subscribed
+            };
+            (form.email, Ok(answer))
         }
         Ok(form) => {
             let result = state

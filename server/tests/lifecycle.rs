@@ -593,3 +593,23 @@ async fn mail_is_dkim_signed_and_an_independent_verifier_accepts_it() {
         "a forged header still verified"
     );
 }
+
+/// A bot filling the honeypot gets what a person gets with double opt-in on, and nothing is
+/// stored or mailed.
+#[tokio::test]
+async fn a_filled_honeypot_gets_the_double_opt_in_answer_and_no_mail() {
+    let dir = data_dir();
+    let app = spawn_app_with(dir.path(), &settings(&[])).await;
+    let to = format!("{}@example.com", unique_name("bot"));
+    let answer = app
+        .post_form(
+            "/api/subscribe",
+            &[("email", &to), ("website", "https://spam.example")],
+        )
+        .await;
+    assert_eq!(answer.text().await.unwrap(), "\"confirmation_sent\"");
+    assert!(outbox_mails(dir.path(), &to).is_empty());
+    // Not stored: a person subscribing with it now gets a mail.
+    app.subscribe(&to).await;
+    assert_eq!(outbox_mails(dir.path(), &to).len(), 1);
+}

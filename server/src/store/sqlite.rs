@@ -678,6 +678,60 @@ mod tests {
         ));
     }
 
+    /// The periodic sweep removes expired unconfirmed subscriptions and their consent records,
+    /// and nothing else.
+    #[tokio::test]
+    async fn the_sweep_removes_expired_unconfirmed_subscriptions_only() {
+        use app::store::{Confirmation, NewSubscription};
+        let (_dir, store) = open_temp();
+        let now = OffsetDateTime::now_utc();
+        let hour = |n: i64| {
+            let t = now.unix_timestamp();
+            OffsetDateTime::from_unix_timestamp(t - t.rem_euclid(3600) + n * 3600).unwrap()
+        };
+        let pending = |email, hash: &str, expires_at| NewSubscription {
+            confirmation: Some(Confirmation {
+                token_hash: hash.to_owned(),
+                expires_at,
+            }),
+            ..confirmed_at_once(email, hour(-48))
+        };
+        let (late, live, kept) = (
+            email("late@example.com"),
+            email("live@example.com"),
+            email("kept@example.com"),
+        );
+        store
+            .subscribe(&pending(&late, "a", hour(0)))
+            .await
+            .unwrap();
+        store
+            .subscribe(&pending(&live, "b", hour(2)))
+            .await
+            .unwrap();
+        store
+            .subscribe(&confirmed_at_once(&kept, now))
+            .await
+            .unwrap();
+        assert_eq!(store.remove_expired(now).await.unwrap(), 1);
+        assert_eq!(store.record(&late).await.unwrap(), None);
+        let leftover: i64 = store
+            .db
+            .with_conn(|conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM consent_events WHERE email_key = 'late@example.com'",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(leftover, 0);
+        assert!(store.record(&live).await.unwrap().is_some());
+        assert!(store.record(&kept).await.unwrap().is_some());
+        assert_eq!(store.remove_expired(now).await.unwrap(), 0);
+    }
+
     /// A database written before the lifecycle existed: its subscribers were told they were
     /// subscribed, so they are confirmed, counted, with a consent record and an unsubscribe
     /// secret each.
