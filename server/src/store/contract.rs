@@ -182,6 +182,28 @@ pub async fn concurrent_distinct_subscribes_are_all_added(store: Store) {
     }
 }
 
+/// Addresses that look like the store's own bookkeeping (a DynamoDB store keeps counters under
+/// keys starting with `#`) are subscribers like any other.
+pub async fn addresses_starting_with_a_hash_are_subscribers(store: Store) {
+    let tagged = email("#subscriber-count@example.com");
+    assert!(is_new(
+        &store
+            .subscribe(&confirmed_at_once(&tagged, now()))
+            .await
+            .unwrap()
+    ));
+    let listed = store
+        .page(&ListFilter::default(), None, 10, now())
+        .await
+        .unwrap();
+    assert_eq!(listed.subscribers.len(), 1);
+    assert_eq!(
+        listed.subscribers[0].email,
+        "#subscriber-count@example.com"
+    );
+    assert_eq!(store.counts(now()).await.unwrap(), counts(0, 1, 0));
+}
+
 pub async fn health_check_passes(store: Store) {
     store.check().await.expect("a fresh store is healthy");
 }
@@ -742,6 +764,7 @@ macro_rules! store_contract {
                 pages_cover_everything_once_and_counts_match,
                 foreign_cursors_are_refused,
                 health_check_passes,
+                addresses_starting_with_a_hash_are_subscribers,
                 pending_until_confirmed,
                 subscribing_without_double_opt_in_confirms_a_pending_one,
                 expired_confirmations_are_gone,

@@ -1,9 +1,8 @@
 //! The DynamoDB store: the original sample's `Emails` table (partition key `email`, a string),
 //! shared by any number of server instances.
 //!
-//! Items (all in the one table; keys of the non-subscriber items start with `#`, which no
-//! normalized address does, since those items have no `@`... and an address never starts
-//! with `#` once normalized, as the local part is checked):
+//! Items (all in the one table; the keys of the items that are not subscribers start with `#`
+//! and have no `@`, so no address is one of them, `#tag@example.com` included):
 //! - a subscriber, keyed by the normalized (lower-case) address, so case variants are one:
 //!   `address` (as typed), `status` (`pending` | `confirmed` | `unsubscribed`; absent on items
 //!   written before statuses existed: confirmed), `subscribed_at`, `confirmed_at`,
@@ -27,24 +26,16 @@
 
 use app::{
     store::{
-        Confirmation, Confirmed, ConsentEvent, ConsentEventKind, ListFilter, NewSubscription, Page,
-        Status, StatusCounts, StoreError, Subscribed, Subscriber, SubscriberRecord,
-        SubscriberStore, Unsubscribed, Unsubscriber,
+        Confirmation, Confirmed, ConsentEventKind, ListFilter, NewSubscription, Page, Status,
+        StatusCounts, StoreError, Subscribed, Subscriber, SubscriberRecord, SubscriberStore,
+        Unsubscribed, Unsubscriber,
     },
     subscriber_email::SubscriberEmail,
 };
-use aws_sdk_dynamodb::{
-    error::SdkError,
-    operation::describe_table::DescribeTableError,
-    types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-        KeysAndAttributes, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    },
-    Client,
-};
+use aws_sdk_dynamodb::{types::AttributeValue, Client};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use std::{collections::HashMap, time::Duration};
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use std::collections::HashMap;
+use time::OffsetDateTime;
 
 pub const DEFAULT_TABLE: &str = "Emails";
 pub const KEY_ATTRIBUTE: &str = "email";
@@ -68,36 +59,17 @@ const CURSOR_PREFIX: &str = "d1:";
 
 type Item = HashMap<String, AttributeValue>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum TableError {
-    #[error(
-        "the DynamoDB table {table:?} does not exist: create it with \
-         `serverless-stories init-table` (with the same --table/STORIES_TABLE and AWS settings)"
-    )]
-    Missing { table: String },
-    #[error(
-        "the DynamoDB table {table:?} has the key schema {found}; Serverless Stories needs a \
-         table whose only key is the partition key `email` (a string)"
-    )]
-    WrongKeySchema { table: String, found: String },
-    #[error(
-        "the DynamoDB table {table:?} did not become active within {waited:?} (status {status})"
-    )]
-    NotActive {
-        table: String,
-        status: String,
-        waited: Duration,
-    },
-    #[error("cannot reach DynamoDB")]
-    Unavailable(#[source] app::error::Cause),
+/// Whether an item's key is a subscriber's (an address) rather than a counter's or a link's.
+fn is_subscriber_key(key: &str) -> bool {
+    !key.starts_with('#') || key.contains('@')
 }
 
-/// What `init-table` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableCreation {
-    Created,
-    AlreadyExisted,
-}
+mod counters;
+mod row;
+mod table;
+
+use row::{n, optional_string, s, unavailable, Row};
+pub use table::{TableCreation, TableError};
 
 #[derive(Clone)]
 pub struct DynamoDbStore {
@@ -106,19 +78,6 @@ pub struct DynamoDbStore {
 }
 
 impl DynamoDbStore {
-    /// Connects to an existing, active table with the right key schema.
-    pub async fn connect(client: Client, table: &str) -> Result<Self, TableError> {
-        let status = table_status(&client, table).await?;
-        if status != TableStatus::Active {
-            return Err(TableError::NotActive {
-                table: table.to_owned(),
-                status: status.as_str().to_owned(),
-                waited: Duration::ZERO,
-            });
-        }
-        Ok(Self::unchecked(client, table))
-    }
-
     /// The table, unchecked: a missing one shows in the first request's error and in `/readyz`.
     pub fn unchecked(client: Client, table: &str) -> Self {
         Self {
@@ -127,267 +86,9 @@ impl DynamoDbStore {
         }
     }
 
-    /// Creates the table (on-demand billing) unless it exists, waits until it is active, and
-    /// turns on its TTL on [`TTL_ATTRIBUTE`] (unconfirmed subscriptions expire).
-    pub async fn create_table(
-        client: &Client,
-        table: &str,
-        wait_at_most: Duration,
-    ) -> Result<TableCreation, TableError> {
-        let created = client
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(KEY_ATTRIBUTE)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| TableError::Unavailable(e.into()))?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(KEY_ATTRIBUTE)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(|e| TableError::Unavailable(e.into()))?,
-            )
-            .send()
-            .await;
-        let creation = match created {
-            Ok(_) => TableCreation::Created,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
-            {
-                TableCreation::AlreadyExisted
-            }
-            Err(err) => return Err(TableError::Unavailable(err.into())),
-        };
-        let started = tokio::time::Instant::now();
-        loop {
-            let status = table_status(client, table).await?;
-            if status == TableStatus::Active {
-                enable_expiry(client, table).await?;
-                return Ok(creation);
-            }
-            if started.elapsed() >= wait_at_most {
-                return Err(TableError::NotActive {
-                    table: table.to_owned(),
-                    status: status.as_str().to_owned(),
-                    waited: wait_at_most,
-                });
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+    pub fn table(&self) -> &str {
+        &self.table
     }
-}
-
-/// Turns the table's TTL on (unless it is on already): DynamoDB then removes unconfirmed
-/// subscriptions and their confirmation links once they expire.
-async fn enable_expiry(client: &Client, table: &str) -> Result<(), TableError> {
-    let described = client
-        .describe_time_to_live()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| TableError::Unavailable(e.into()))?;
-    let on = described
-        .time_to_live_description()
-        .and_then(|d| d.attribute_name())
-        .is_some_and(|name| name == TTL_ATTRIBUTE);
-    if on {
-        return Ok(());
-    }
-    let specification = TimeToLiveSpecification::builder()
-        .attribute_name(TTL_ATTRIBUTE)
-        .enabled(true)
-        .build()
-        .map_err(|e| TableError::Unavailable(e.into()))?;
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(specification)
-        .send()
-        .await
-        .map_err(|e| TableError::Unavailable(e.into()))?;
-    Ok(())
-}
-
-/// A subscriber item, read into what the store reasons about.
-#[derive(Debug, Clone)]
-struct Row {
-    key: String,
-    subscriber: Subscriber,
-    history: Vec<ConsentEvent>,
-    confirm_hash: Option<String>,
-    confirmation_sent_at: Option<OffsetDateTime>,
-    /// Unix seconds, while pending.
-    expires_at: Option<i64>,
-    unsubscribe_token: Option<String>,
-    /// `None` on items written before versions existed.
-    version: Option<u64>,
-}
-
-impl Row {
-    fn fresh(key: String, subscriber: Subscriber) -> Self {
-        Self {
-            key,
-            subscriber,
-            history: Vec::new(),
-            confirm_hash: None,
-            confirmation_sent_at: None,
-            expires_at: None,
-            unsubscribe_token: None,
-            version: None,
-        }
-    }
-
-    fn expired(&self, now: OffsetDateTime) -> bool {
-        self.subscriber.status == Status::Pending
-            && self
-                .expires_at
-                .is_none_or(|expires| expires <= now.unix_timestamp())
-    }
-
-    fn record(
-        &mut self,
-        at: OffsetDateTime,
-        kind: ConsentEventKind,
-        source: &str,
-        ip: Option<&str>,
-    ) {
-        self.history.push(ConsentEvent {
-            at,
-            kind,
-            source: source.to_owned(),
-            client_ip: ip.map(str::to_owned),
-        });
-    }
-
-    /// The counter this row is counted in (without its shard).
-    fn counter(&self) -> String {
-        match self.subscriber.status {
-            Status::Confirmed => "#count:confirmed".into(),
-            Status::Unsubscribed => "#count:unsubscribed".into(),
-            Status::Pending => format!(
-                "#count:pending:{}",
-                self.expires_at.unwrap_or(0).div_euclid(3600)
-            ),
-        }
-    }
-
-    fn from_item(item: &Item) -> Result<Self, StoreError> {
-        let key = string_attribute(item, KEY_ATTRIBUTE)?.to_owned();
-        // Items written by the original sample have only `email`: that address, time unknown
-        // (the Unix epoch), confirmed.
-        let email = optional_string(item, "address")?.unwrap_or(&key).to_owned();
-        let status = match optional_string(item, "status")? {
-            None => Status::Confirmed,
-            Some(text) => Status::parse(text)
-                .ok_or_else(|| StoreError::Corrupt(format!("status {text:?}").into()))?,
-        };
-        let subscribed_at =
-            optional_time(item, "subscribed_at")?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let confirmed_at = match (optional_time(item, "confirmed_at")?, status) {
-            (None, Status::Confirmed) if !item.contains_key("status") => Some(subscribed_at),
-            (at, _) => at,
-        };
-        let history = match item.get("history") {
-            None => Vec::new(),
-            Some(AttributeValue::L(events)) => events
-                .iter()
-                .map(parse_event)
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(other) => return Err(StoreError::Corrupt(format!("history is {other:?}").into())),
-        };
-        Ok(Self {
-            subscriber: Subscriber {
-                email,
-                status,
-                subscribed_at,
-                confirmed_at,
-                unsubscribed_at: optional_time(item, "unsubscribed_at")?,
-            },
-            history,
-            confirm_hash: optional_string(item, "confirm_hash")?.map(str::to_owned),
-            confirmation_sent_at: optional_time(item, "confirmation_sent_at")?,
-            expires_at: optional_number(item, TTL_ATTRIBUTE)?,
-            unsubscribe_token: optional_string(item, "unsubscribe_token")?.map(str::to_owned),
-            version: optional_number(item, "version")?.map(|v| v.max(0) as u64),
-            key,
-        })
-    }
-
-    /// The item to write, with the next version.
-    fn to_item(&self) -> Item {
-        let mut item = Item::new();
-        let mut put = |name: &str, value: AttributeValue| {
-            item.insert(name.to_owned(), value);
-        };
-        put(KEY_ATTRIBUTE, s(&self.key));
-        put("address", s(&self.subscriber.email));
-        put("status", s(self.subscriber.status.as_str()));
-        put(
-            "subscribed_at",
-            s(&format_time(self.subscriber.subscribed_at)),
-        );
-        for (name, at) in [
-            ("confirmed_at", self.subscriber.confirmed_at),
-            ("unsubscribed_at", self.subscriber.unsubscribed_at),
-            ("confirmation_sent_at", self.confirmation_sent_at),
-        ] {
-            if let Some(at) = at {
-                put(name, s(&format_time(at)));
-            }
-        }
-        if let Some(hash) = &self.confirm_hash {
-            put("confirm_hash", s(hash));
-        }
-        // Only pending subscriptions expire: a confirmed one must never carry the TTL attribute.
-        if let (Some(expires), Status::Pending) = (self.expires_at, self.subscriber.status) {
-            put(TTL_ATTRIBUTE, n(expires));
-        }
-        if let Some(token) = &self.unsubscribe_token {
-            put("unsubscribe_token", s(token));
-        }
-        put(
-            "history",
-            AttributeValue::L(self.history.iter().map(event_item).collect()),
-        );
-        put("version", n(self.version.map_or(1, |v| v + 1) as i64));
-        item
-    }
-}
-
-fn event_item(event: &ConsentEvent) -> AttributeValue {
-    let mut map = HashMap::from([
-        ("at".to_owned(), s(&format_time(event.at))),
-        ("kind".to_owned(), s(event.kind.as_str())),
-        ("source".to_owned(), s(&event.source)),
-    ]);
-    if let Some(ip) = &event.client_ip {
-        map.insert("client_ip".to_owned(), s(ip));
-    }
-    AttributeValue::M(map)
-}
-
-fn parse_event(value: &AttributeValue) -> Result<ConsentEvent, StoreError> {
-    let AttributeValue::M(map) = value else {
-        return Err(StoreError::Corrupt(
-            format!("history entry {value:?}").into(),
-        ));
-    };
-    let kind = string_attribute(map, "kind")?;
-    Ok(ConsentEvent {
-        at: optional_time(map, "at")?
-            .ok_or_else(|| StoreError::Corrupt("history entry without a time".into()))?,
-        kind: ConsentEventKind::parse(kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("history kind {kind:?}").into()))?,
-        source: string_attribute(map, "source")?.to_owned(),
-        client_ip: optional_string(map, "client_ip")?.map(str::to_owned),
-    })
 }
 
 /// What a change decided, having read the subscriber's item.
@@ -402,13 +103,6 @@ enum Step<T> {
         links: Vec<Item>,
         answer: T,
     },
-}
-
-fn format_time(at: OffsetDateTime) -> String {
-    // RFC 3339 formatting of a UTC time fails only for years outside 0..=9999.
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "0000-01-01T00:00:00Z".into())
 }
 
 fn confirm_link(hash: &str, target: &str, expires_at: i64) -> Item {
@@ -427,10 +121,6 @@ fn unsubscribe_link(token: &str, target: &str) -> Item {
         ),
         ("target".to_owned(), s(target)),
     ])
-}
-
-fn shard(shards: u8) -> u8 {
-    app::credentials::random_bytes::<1>().map_or(0, |[b]| b % shards)
 }
 
 impl DynamoDbStore {
@@ -564,53 +254,6 @@ impl DynamoDbStore {
         ))
     }
 
-    /// Moves one count from the row's old status to its new one.
-    async fn move_count(&self, before: Option<&Row>, after: Option<&Row>) {
-        let from = before.map(Row::counter);
-        let to = after.map(Row::counter);
-        if from == to {
-            return;
-        }
-        let add = |counter: String, delta: i64| async move {
-            let shards = if counter.starts_with("#count:pending") {
-                PENDING_SHARDS
-            } else {
-                STATUS_SHARDS
-            };
-            let key = format!("{counter}:{}", shard(shards));
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(KEY_ATTRIBUTE, s(&key))
-                .update_expression("ADD #n :delta")
-                .expression_attribute_names("#n", COUNT_ATTRIBUTE)
-                .expression_attribute_values(":delta", n(delta))
-                .send()
-                .await
-        };
-        let (removed, added) = tokio::join!(
-            async {
-                match from {
-                    Some(counter) => add(counter, -1).await.map(|_| ()),
-                    None => Ok(()),
-                }
-            },
-            async {
-                match to {
-                    Some(counter) => add(counter, 1).await.map(|_| ()),
-                    None => Ok(()),
-                }
-            }
-        );
-        for result in [removed, added] {
-            if let Err(err) = result {
-                // The change itself is stored: report success, and say how to fix the counts.
-                tracing::error!(error = %app::error::describe(&err), table = %self.table,
-                    "subscriber counts not updated; `serverless-stories recount` repairs them");
-            }
-        }
-    }
-
     /// Deletes an erased subscriber's link items (best effort: an orphan link finds nobody).
     async fn remove_links(&self, row: &Row) {
         let mut keys = Vec::new();
@@ -633,228 +276,6 @@ impl DynamoDbStore {
             }
         }
     }
-
-    /// Reads every counter the counts need in one round of BatchGetItem calls (100 keys each).
-    async fn read_counters(&self, keys: Vec<String>) -> Result<HashMap<String, i64>, StoreError> {
-        let mut values = HashMap::new();
-        let batches = keys.chunks(100).map(|chunk| {
-            let mut wanted = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(
-                        chunk
-                            .iter()
-                            .map(|key| HashMap::from([(KEY_ATTRIBUTE.to_owned(), s(key))]))
-                            .collect(),
-                    ))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Unavailable(e.into())),
-            );
-            async move {
-                let mut found = Vec::new();
-                let mut attempts = 0;
-                while let Some(request) = wanted.take() {
-                    let request = request?;
-                    attempts += 1;
-                    let out = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, request)
-                        .send()
-                        .await
-                        .map_err(unavailable)?;
-                    if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
-                        found.extend(items);
-                    }
-                    // Keys DynamoDB did not get to (throttling): ask again, a few times.
-                    if let Some(rest) = out.unprocessed_keys.and_then(|mut r| r.remove(&self.table))
-                    {
-                        if attempts >= MAX_ATTEMPTS {
-                            return Err(StoreError::Unavailable(
-                                "DynamoDB kept counters unread".into(),
-                            ));
-                        }
-                        tokio::time::sleep(Duration::from_millis(20 << attempts.min(5))).await;
-                        wanted = Some(Ok(rest));
-                    }
-                }
-                Ok::<_, StoreError>(found)
-            }
-        });
-        for items in futures::future::try_join_all(batches).await? {
-            for item in items {
-                let key = string_attribute(&item, KEY_ATTRIBUTE)?.to_owned();
-                let attribute = if key == COUNTER_KEY {
-                    LEGACY_COUNTER_ATTRIBUTE
-                } else {
-                    COUNT_ATTRIBUTE
-                };
-                values.insert(key, optional_number(&item, attribute)?.unwrap_or(0));
-            }
-        }
-        Ok(values)
-    }
-
-    /// Counts the subscribers per status with a full scan and rewrites every counter to match.
-    /// The counters are kept by every change; this repairs them if an instance died between a
-    /// change and its count. Writes made during the scan may be counted or not: run it when
-    /// the site is quiet. Returns the counts.
-    pub async fn recount(&self) -> Result<StatusCounts, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        let mut totals: HashMap<String, i64> = HashMap::new();
-        let mut counters = Vec::new();
-        let mut counts = StatusCounts::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                let key = string_attribute(item, KEY_ATTRIBUTE)?;
-                if key.starts_with("#count:") || key == COUNTER_KEY {
-                    counters.push(key.to_owned());
-                } else if !key.starts_with('#') {
-                    let row = Row::from_item(item)?;
-                    if row.expired(now) {
-                        continue;
-                    }
-                    *totals.entry(row.counter()).or_default() += 1;
-                    match row.subscriber.status {
-                        Status::Pending => counts.pending += 1,
-                        Status::Confirmed => counts.confirmed += 1,
-                        Status::Unsubscribed => counts.unsubscribed += 1,
-                    }
-                }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        for key in counters {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key(KEY_ATTRIBUTE, s(&key))
-                .send()
-                .await
-                .map_err(unavailable)?;
-        }
-        for (counter, total) in totals {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item(KEY_ATTRIBUTE, s(&format!("{counter}:0")))
-                .item(COUNT_ATTRIBUTE, n(total))
-                .send()
-                .await
-                .map_err(unavailable)?;
-        }
-        Ok(counts)
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-}
-
-async fn table_status(client: &Client, table: &str) -> Result<TableStatus, TableError> {
-    let described = client.describe_table().table_name(table).send().await;
-    let description = match described {
-        Ok(out) => match out.table {
-            Some(description) => description,
-            None => {
-                return Err(TableError::Unavailable(
-                    "DescribeTable returned no table description".into(),
-                ))
-            }
-        },
-        Err(SdkError::ServiceError(err))
-            if matches!(err.err(), DescribeTableError::ResourceNotFoundException(_)) =>
-        {
-            return Err(TableError::Missing {
-                table: table.to_owned(),
-            })
-        }
-        Err(err) => return Err(TableError::Unavailable(err.into())),
-    };
-    let keys: Vec<String> = description
-        .key_schema()
-        .iter()
-        .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
-        .collect();
-    let key_is_string = description.attribute_definitions().iter().any(|a| {
-        a.attribute_name() == KEY_ATTRIBUTE && a.attribute_type() == &ScalarAttributeType::S
-    });
-    let schema_fits = description.key_schema().len() == 1
-        && description.key_schema()[0].attribute_name() == KEY_ATTRIBUTE
-        && description.key_schema()[0].key_type() == &KeyType::Hash
-        && key_is_string;
-    if !schema_fits {
-        return Err(TableError::WrongKeySchema {
-            table: table.to_owned(),
-            found: if keys.is_empty() {
-                "(none)".into()
-            } else {
-                keys.join(", ")
-            },
-        });
-    }
-    Ok(description.table_status.unwrap_or(TableStatus::Active))
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
-    StoreError::Unavailable(Box::new(err))
-}
-
-fn string_attribute<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    optional_string(item, name)?
-        .ok_or_else(|| StoreError::Corrupt(format!("attribute {name:?} is missing").into()))
-}
-
-fn optional_string<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreError> {
-    match item.get(name) {
-        None => Ok(None),
-        Some(AttributeValue::S(value)) => Ok(Some(value)),
-        Some(other) => Err(StoreError::Corrupt(
-            format!("attribute {name:?} is {other:?}, not a string").into(),
-        )),
-    }
-}
-
-fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
-    match item.get(name) {
-        None => Ok(None),
-        Some(AttributeValue::N(value)) => value.parse().map(Some).map_err(|e| {
-            StoreError::Corrupt(format!("attribute {name:?} = {value:?}: {e}").into())
-        }),
-        Some(other) => Err(StoreError::Corrupt(
-            format!("attribute {name:?} is {other:?}, not a number").into(),
-        )),
-    }
-}
-
-fn optional_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-    optional_string(item, name)?
-        .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339)
-                .map_err(|e| StoreError::Corrupt(format!("{name} {text:?}: {e}").into()))
-        })
-        .transpose()
 }
 
 fn encode_cursor(key: &str) -> String {
@@ -874,10 +295,13 @@ fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
 /// The listing's scan filter: subscribers only (not the `#` items), pending ones until they
 /// expire, and the asked-for status and search.
 fn scan_filter(filter: &ListFilter, now: OffsetDateTime) -> (String, Item) {
-    let mut expression =
-        String::from("NOT begins_with(#k, :hash) AND NOT (#st = :pending AND #exp <= :now)");
+    let mut expression = String::from(
+        "(NOT begins_with(#k, :hash) OR contains(#k, :at)) \
+             AND NOT (#st = :pending AND #exp <= :now)",
+    );
     let mut values = HashMap::from([
         (":hash".to_owned(), s("#")),
+        (":at".to_owned(), s("@")),
         (":pending".to_owned(), s(Status::Pending.as_str())),
         (":now".to_owned(), n(now.unix_timestamp())),
     ]);
@@ -1285,6 +709,7 @@ impl SubscriberStore for DynamoDbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::store::ConsentEventKind;
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {
@@ -1374,7 +799,11 @@ mod tests {
 mod contract_tests {
     use super::*;
     use crate::store::contract::{confirmed_at_once, email};
-    use aws_sdk_dynamodb::config::{retry::RetryConfig, Credentials, Region};
+    use aws_sdk_dynamodb::{
+        config::{retry::RetryConfig, Credentials, Region},
+        types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType},
+    };
+    use std::time::Duration;
 
     fn client(endpoint: &str) -> Client {
         let config = aws_sdk_dynamodb::Config::builder()
