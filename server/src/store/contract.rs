@@ -197,10 +197,7 @@ pub async fn addresses_starting_with_a_hash_are_subscribers(store: Store) {
         .await
         .unwrap();
     assert_eq!(listed.subscribers.len(), 1);
-    assert_eq!(
-        listed.subscribers[0].email,
-        "#subscriber-count@example.com"
-    );
+    assert_eq!(listed.subscribers[0].email, "#subscriber-count@example.com");
     assert_eq!(store.counts(now()).await.unwrap(), counts(0, 1, 0));
 }
 
