@@ -326,7 +326,9 @@ fn SubscriberList() -> impl IntoView {
             </label>
             <button type="button" class="button" on:click=export disabled=controls_off>"Export CSV"</button>
         </div>
-        <div class="admin-notice" role="status" aria-live="polite">
+        // A live region (announced when its text changes), but not a second `status`: the count
+        // line is the page's status.
+        <div class="admin-notice" aria-live="polite">
             {move || notice.get().map(|(ok, text)| {
                 let class = if ok { "alert alert-success" } else { "alert alert-danger" };
                 view! { <p class=class>{text}</p> }
