@@ -93,6 +93,14 @@ impl LinkOutcome {
     }
 }
 
+/// The absolute URL a mail links to: `<public url><page>?token=<token>` (tokens are URL-safe).
+pub fn link_url(public_url: &str, page: &str, token: &str) -> String {
+    format!(
+        "{}{page}?{TOKEN_PARAM}={token}",
+        public_url.trim_end_matches('/')
+    )
+}
+
 /// Where the server sends the browser after a post: back to the page, with the outcome.
 pub fn outcome_location(page: &str, outcome: LinkOutcome) -> String {
     format!("{page}?{RESULT_PARAM}={}", outcome.code())

@@ -64,6 +64,27 @@ pub mod catalog {
     #[derive(Debug, Clone, Default)]
     pub struct StoryCatalog {
         stories: Vec<Story>,
+        /// What the newsletter sends of each story, by slug (server side only: never sent to
+        /// the browser with the story).
+        newsletter: std::collections::HashMap<String, NewsletterSource>,
+    }
+
+    /// What an issue of the newsletter made from a story contains (front matter `newsletter`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum NewsletterContent {
+        /// The teaser and a "Read the story" link (the default).
+        #[default]
+        Teaser,
+        /// The whole story.
+        Full,
+    }
+
+    /// A story as the newsletter sends it: which part, and its Markdown source (the plain-text
+    /// part of the mail: Markdown reads well as it is).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct NewsletterSource {
+        pub content: NewsletterContent,
+        pub markdown: String,
     }
 
     pub type SharedCatalog = Arc<StoryCatalog>;
@@ -84,6 +105,9 @@ pub mod catalog {
         date: toml::value::Datetime,
         image: String,
         image_alt: String,
+        /// `"teaser"` (default) or `"full"`: what the newsletter sends.
+        #[serde(default)]
+        newsletter: Option<String>,
     }
 
     impl StoryCatalog {
@@ -92,12 +116,14 @@ pub mod catalog {
             files: impl IntoIterator<Item = (&'a str, &'a str)>,
         ) -> Result<Self, StoryError> {
             let mut stories = Vec::new();
+            let mut newsletter = std::collections::HashMap::new();
             for (file, text) in files {
                 let error = |reason: String| StoryError {
                     file: file.to_owned(),
                     reason,
                 };
-                let story = parse_story(file, text).map_err(error)?;
+                let (story, source) = parse_story(file, text).map_err(error)?;
+                newsletter.insert(story.summary.slug.clone(), source);
                 stories.push(story);
             }
             stories.sort_by(|a, b| {
@@ -106,7 +132,15 @@ pub mod catalog {
                     .cmp(&a.summary.published_iso)
                     .then_with(|| a.summary.slug.cmp(&b.summary.slug))
             });
-            Ok(Self { stories })
+            Ok(Self {
+                stories,
+                newsletter,
+            })
+        }
+
+        /// What the newsletter sends of the story `slug`.
+        pub fn newsletter_source(&self, slug: &str) -> Option<&NewsletterSource> {
+            self.newsletter.get(slug)
         }
 
         pub fn summaries(&self) -> Vec<StorySummary> {
@@ -126,7 +160,7 @@ pub mod catalog {
         }
     }
 
-    fn parse_story(file: &str, text: &str) -> Result<Story, String> {
+    fn parse_story(file: &str, text: &str) -> Result<(Story, NewsletterSource), String> {
         let slug = file
             .strip_suffix(".md")
             .ok_or("story files must end in .md")?;
@@ -172,8 +206,21 @@ pub mod catalog {
         let month = time::Month::try_from(date.month).map_err(|e| format!("date: {e}"))?;
         let date = time::Date::from_calendar_date(i32::from(date.year), month, date.day)
             .map_err(|e| format!("date: {e}"))?;
+        let content = match meta.newsletter.as_deref() {
+            None | Some("teaser") => NewsletterContent::Teaser,
+            Some("full") => NewsletterContent::Full,
+            Some(other) => {
+                return Err(format!(
+                    "front matter: `newsletter` is \"teaser\" or \"full\", not {other:?}"
+                ))
+            }
+        };
         let body = body.strip_prefix('\n').unwrap_or(body);
-        Ok(Story {
+        let source = NewsletterSource {
+            content,
+            markdown: body.trim().to_owned(),
+        };
+        let story = Story {
             summary: StorySummary {
                 slug: slug.to_owned(),
                 title: meta.title,
@@ -185,7 +232,8 @@ pub mod catalog {
                 image_alt: meta.image_alt,
             },
             body_html: markdown_to_html(body),
-        })
+        };
+        Ok((story, source))
     }
 
     /// Renders Markdown; raw HTML in the source is shown as text, never interpreted.
@@ -220,6 +268,21 @@ pub mod catalog {
         }
 
         #[test]
+        fn the_newsletter_sends_the_teaser_unless_the_story_asks_for_all_of_it() {
+            let full = GOOD.replace("+++\n\n", "newsletter = \"full\"\n+++\n\n");
+            let catalog =
+                StoryCatalog::parse([("hello.md", GOOD), ("whole.md", full.as_str())]).unwrap();
+            let teaser = catalog.newsletter_source("hello").unwrap();
+            assert_eq!(teaser.content, NewsletterContent::Teaser);
+            assert!(teaser.markdown.starts_with("Some *text*"));
+            assert_eq!(
+                catalog.newsletter_source("whole").unwrap().content,
+                NewsletterContent::Full
+            );
+            assert_eq!(catalog.newsletter_source("missing"), None);
+        }
+
+        #[test]
         fn newest_story_comes_first() {
             let older = GOOD.replace("2026-11-20", "2026-01-02");
             let catalog =
@@ -247,6 +310,11 @@ pub mod catalog {
                 ),
                 ("x.md", GOOD.replace("Ada", " "), "author"),
                 ("x.txt", GOOD.to_owned(), ".md"),
+                (
+                    "x.md",
+                    GOOD.replace("+++\n\n", "newsletter = \"all\"\n+++\n\n"),
+                    "newsletter",
+                ),
             ];
             for (file, text, expected) in cases {
                 let err = StoryCatalog::parse([(file, text.as_str())]).unwrap_err();

@@ -79,6 +79,20 @@ pub enum Command {
     /// The newsletter's list, on the configured store.
     #[command(subcommand)]
     Subscribers(SubscribersCommand),
+    /// Newsletter issues made from stories.
+    #[command(subcommand)]
+    Issue(IssueCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Send one copy of the issue made from story SLUG to ADDRESS, marked as a preview (the
+    /// address's own unsubscribe link if it is on the list). Needs STORIES_PUBLIC_URL.
+    Preview {
+        slug: String,
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -91,6 +91,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Recount => server::table_cli::recount(&cli.backends.table).await,
         Command::Mail(command) => server::mail_cli::run(command, &cli.mail, &cli.data_dir).await,
+        Command::Issue(command) => {
+            server::issue_cli::run(command, &cli.backends, &cli.mail, &cli.list, &cli.data_dir)
+                .await
+        }
         Command::Subscribers(command) => {
             server::subscribers_cli::run(command, &cli.backends, &cli.data_dir).await
         }

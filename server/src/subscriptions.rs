@@ -5,7 +5,7 @@
 use crate::mail::{Mail, Mailer};
 use app::{
     error::{describe, ApiError},
-    mail_links::{CONFIRM_PATH, TOKEN_PARAM, UNSUBSCRIBE_PATH},
+    mail_links::{CONFIRM_PATH, UNSUBSCRIBE_PATH},
     store::{
         observed, Confirmation, Confirmed, NewSubscription, SharedStore, StoreError, Subscribed,
         Unsubscribed, Unsubscriber,
@@ -110,10 +110,7 @@ impl Subscriptions {
     }
 
     fn link(&self, path: &str, token: &str) -> String {
-        format!(
-            "{}{path}?{TOKEN_PARAM}={token}",
-            self.settings.public_url.trim_end_matches('/')
-        )
+        app::mail_links::link_url(&self.settings.public_url, path, token)
     }
 
     pub fn unsubscribe_url(&self, token: &str) -> String {

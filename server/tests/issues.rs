@@ -1,0 +1,112 @@
+//! Black-box: newsletter issues made from stories, through the CLI.
+
+mod common;
+
+use common::{data_dir, run_cli};
+use std::path::Path;
+
+fn env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![("STORIES_DATA_DIR".to_owned(), dir.display().to_string())];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+#[test]
+fn a_preview_of_an_issue_is_a_multipart_mail_with_the_list_headers() {
+    let dir = data_dir();
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dkim/test-key.pem");
+    let settings = env(
+        dir.path(),
+        &[
+            ("STORIES_PUBLIC_URL", "https://stories.example"),
+            ("STORIES_MAIL_FROM", "Stories <news@stories.example>"),
+            ("STORIES_DKIM_KEY_FILE", &key.display().to_string()),
+            ("STORIES_DKIM_SELECTOR", "test2026"),
+        ],
+    );
+    let output = run_cli(
+        &[
+            "issue",
+            "preview",
+            "function-as-a-service",
+            "--to",
+            "ada@example.com",
+        ],
+        &settings,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let path = stdout
+        .trim()
+        .strip_prefix("wrote the preview of function-as-a-service to ")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let mail = std::fs::read_to_string(path).unwrap();
+    for expected in [
+        "Subject: [Preview] Function as a Service: The Next Big Thing\r\n",
+        "List-Id: Serverless Stories <newsletter.stories.example>\r\n",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+        "Content-Type: multipart/alternative;",
+        "Content-Type: text/html; charset=utf-8",
+        "Content-Type: text/plain; charset=utf-8",
+    ] {
+        assert!(mail.contains(expected), "{expected:?} missing:\n{mail}");
+    }
+    // Not on the list: the unsubscribe link is the preview placeholder.
+    assert!(mail.contains("List-Unsubscribe: <https://stories.example/unsubscribe?token=preview-"));
+    // Signed, and the signature holds (dkimpy).
+    let verified = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dkim_verify.py"))
+        .arg(path)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dkim/test-key.pub.b64"))
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
+#[test]
+fn issue_commands_say_what_is_missing() {
+    let dir = data_dir();
+    let fails = |args: &[&str], extra: &[(&str, &str)]| {
+        let output = run_cli(args, &env(dir.path(), extra));
+        assert!(!output.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let preview = [
+        "issue",
+        "preview",
+        "function-as-a-service",
+        "--to",
+        "ada@example.com",
+    ];
+    assert!(fails(&preview, &[]).contains("STORIES_PUBLIC_URL"));
+    let url = [("STORIES_PUBLIC_URL", "https://stories.example")];
+    let unknown = fails(
+        &["issue", "preview", "nope", "--to", "ada@example.com"],
+        &url,
+    );
+    assert!(unknown.contains("there is no story \"nope\""), "{unknown}");
+    assert!(unknown.contains("function-as-a-service"), "{unknown}");
+    let bad = fails(
+        &[
+            "issue",
+            "preview",
+            "function-as-a-service",
+            "--to",
+            "nobody",
+        ],
+        &url,
+    );
+    assert!(bad.contains("\"nobody\""), "{bad}");
+}
