@@ -62,6 +62,16 @@ fn format_time(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "0000-01-01T00:00:00Z".into())
 }
 
+/// Consent events keep their time as Unix nanoseconds: their key orders them.
+fn unix_nanos(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn from_unix_nanos(nanos: i64) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .map_err(|e| corrupt(format!("event time {nanos}: {e}")))
+}
+
 fn parse_time(column: &str, text: &str) -> rusqlite::Result<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(|e| corrupt(format!("{column} {text:?}: {e}")))
 }
@@ -136,7 +146,7 @@ fn add_event(
     )?
     .execute(params![
         key,
-        format_time(at),
+        unix_nanos(at),
         kind.as_str(),
         source,
         client_ip
@@ -145,8 +155,23 @@ fn add_event(
 }
 
 fn subscribe_in(conn: &Connection, request: &Owned) -> rusqlite::Result<Subscribed> {
-    let existing = select_by(conn, "email_key", &request.key)?;
     let at = format_time(request.at);
+    // The common case first, in one statement: an address not stored yet.
+    let inserted = insert_new(conn, request, &at)?;
+    if inserted {
+        add_event(
+            conn,
+            &request.key,
+            request.at,
+            ConsentEventKind::Subscribed,
+            &request.source,
+            request.client_ip.as_deref(),
+        )?;
+        return Ok(Subscribed::New {
+            unsubscribe_token: request.unsubscribe_token.clone(),
+        });
+    }
+    let existing = select_by(conn, "email_key", &request.key)?;
     let (status, confirmed_at) = match &request.confirmation {
         Some(_) => (Status::Pending, None),
         None => (Status::Confirmed, Some(at.clone())),
@@ -221,24 +246,8 @@ fn subscribe_in(conn: &Connection, request: &Owned) -> rusqlite::Result<Subscrib
                 token
             ])?;
         }
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO subscribers (email_key, email, status, subscribed_at, confirmed_at,
-                    confirm_hash, confirmation_sent_at, expires_at, unsubscribe_token)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                request.key,
-                request.email,
-                status.as_str(),
-                at,
-                confirmed_at,
-                hash,
-                sent_at,
-                expires,
-                token
-            ])?;
-        }
+        // Inserted above unless it was there; erased since only within this write: impossible.
+        None => return Err(rusqlite::Error::QueryReturnedNoRows),
     }
     add_event(
         conn,
@@ -251,6 +260,34 @@ fn subscribe_in(conn: &Connection, request: &Owned) -> rusqlite::Result<Subscrib
     Ok(Subscribed::New {
         unsubscribe_token: token,
     })
+}
+
+/// Inserts the subscription unless the address is stored; whether it did.
+fn insert_new(conn: &Connection, request: &Owned, at: &str) -> rusqlite::Result<bool> {
+    let confirmation = request.confirmation.as_ref();
+    let status = match confirmation {
+        Some(_) => Status::Pending,
+        None => Status::Confirmed,
+    };
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO subscribers (email_key, email, status, subscribed_at, confirmed_at,
+                confirm_hash, confirmation_sent_at, expires_at, unsubscribe_token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (email_key) DO NOTHING",
+        )?
+        .execute(params![
+            request.key,
+            request.email,
+            status.as_str(),
+            at,
+            confirmation.is_none().then_some(at),
+            confirmation.map(|c| c.token_hash.as_str()),
+            confirmation.map(|_| at),
+            confirmation.map(|c| c.expires_at.unix_timestamp()),
+            request.unsubscribe_token,
+        ])?;
+    Ok(changed == 1)
 }
 
 /// A `NewSubscription`, owned, to move into the writer.
@@ -433,13 +470,13 @@ impl SubscriberStore for SqliteStore {
                 };
                 let mut statement = conn.prepare_cached(
                     "SELECT at, event, source, client_ip FROM consent_events
-                     WHERE email_key = ?1 ORDER BY at, rowid",
+                     WHERE email_key = ?1 ORDER BY at",
                 )?;
                 let history = statement
                     .query_map(params![key], |row| {
                         let event: String = row.get(1)?;
                         Ok(ConsentEvent {
-                            at: parse_time("at", &row.get::<_, String>(0)?)?,
+                            at: from_unix_nanos(row.get(0)?)?,
                             kind: ConsentEventKind::parse(&event)
                                 .ok_or_else(|| corrupt(format!("event {event:?}")))?,
                             source: row.get(2)?,
@@ -490,10 +527,14 @@ impl SubscriberStore for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<Page, StoreError> {
         // The cursor is the last key of the previous page (keyset pagination: every page is one
-        // index range scan, however deep; with a status, over the (status, key) index).
+        // index range scan, however deep). A status is written into the statement, not bound:
+        // only then can SQLite walk that status's partial index (pending, unsubscribed).
         let after = cursor.map(decode_cursor).transpose()?.unwrap_or_default();
         let limit = limit.max(1);
-        let status = filter.status.map(Status::as_str);
+        let status = match filter.status {
+            None => String::new(),
+            Some(status) => format!("AND status = '{}'", status.as_str()),
+        };
         let search = filter.search_key();
         let now = now.unix_timestamp();
         let rows = self
@@ -501,14 +542,13 @@ impl SubscriberStore for SqliteStore {
             .with_conn(move |conn| {
                 let mut statement = conn.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM subscribers
-                     WHERE email_key > ?1
-                       AND (?2 IS NULL OR status = ?2)
-                       AND (?3 IS NULL OR instr(email_key, ?3) > 0)
-                       AND NOT (status = 'pending' AND coalesce(expires_at, 0) <= ?4)
-                     ORDER BY email_key LIMIT ?5"
+                     WHERE email_key > ?1 {status}
+                       AND (?2 IS NULL OR instr(email_key, ?2) > 0)
+                       AND NOT (status = 'pending' AND coalesce(expires_at, 0) <= ?3)
+                     ORDER BY email_key LIMIT ?4"
                 ))?;
                 let rows = statement.query_map(
-                    params![after, status, search, now, i64::from(limit) + 1],
+                    params![after, search, now, i64::from(limit) + 1],
                     Stored::from_row,
                 )?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
