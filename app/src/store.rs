@@ -74,9 +74,6 @@ pub struct NewSubscription<'a> {
     pub client_ip: Option<&'a str>,
     /// `Some`: stored pending until this confirmation arrives; `None`: confirmed at once.
     pub confirmation: Option<Confirmation>,
-    /// Stored as the address's unsubscribe secret unless it already has one (links in mails
-    /// sent earlier keep working).
-    pub unsubscribe_token: &'a str,
 }
 
 /// A pending subscription's proof of consent to come: the hash of the mailed token (the token
@@ -93,8 +90,9 @@ pub struct Confirmation {
 pub enum Subscribed {
     /// A new subscription (also after an unsubscribe, or after an unconfirmed one expired), now
     /// pending or confirmed as asked; or a pending one confirmed by a subscribe without double
-    /// opt-in. The address's unsubscribe secret is returned for the mail.
-    New { unsubscribe_token: String },
+    /// opt-in. (The unsubscribe secret is made when the first mail needs it:
+    /// `unsubscribe_token`.)
+    New,
     /// Already on the list: nothing changed.
     AlreadyConfirmed,
     /// Waiting for confirmation since before: nothing changed (see `renew_confirmation`).
@@ -178,14 +176,14 @@ pub trait SubscriberStore: Send + Sync + 'static {
 
     /// Replaces a pending subscription's confirmation (a new mail with a new link) if the last
     /// one was sent no later than `sent_before`. Atomic: of many racing calls one wins. Returns
-    /// the unsubscribe secret when it did (the caller then sends the mail).
+    /// whether it did (the caller then sends the mail).
     async fn renew_confirmation(
         &self,
         email: &SubscriberEmail,
         confirmation: &Confirmation,
         at: OffsetDateTime,
         sent_before: OffsetDateTime,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Confirms the pending subscription whose token hashes to `token_hash`, unless it expired.
     /// Atomic: of racing confirms one confirms, and a confirm racing an unsubscribe leaves one
@@ -213,8 +211,9 @@ pub trait SubscriberStore: Send + Sync + 'static {
     async fn record(&self, email: &SubscriberEmail)
         -> Result<Option<SubscriberRecord>, StoreError>;
 
-    /// The address's unsubscribe secret, `new_token` stored now if it has none (addresses
-    /// stored by older versions). `None` if the address is not stored.
+    /// The address's unsubscribe secret, `new_token` stored now if it has none yet (it is made
+    /// when the first mail to the address needs it, not at every subscribe). `None` if the
+    /// address is not stored.
     async fn unsubscribe_token(
         &self,
         email: &SubscriberEmail,

@@ -55,9 +55,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE subscribers ADD COLUMN confirm_hash TEXT;          -- SHA-256 of the mailed token
     ALTER TABLE subscribers ADD COLUMN confirmation_sent_at TEXT;
     ALTER TABLE subscribers ADD COLUMN expires_at INTEGER;         -- Unix seconds, pending only
-    ALTER TABLE subscribers ADD COLUMN unsubscribe_token TEXT;
-    UPDATE subscribers SET confirmed_at = subscribed_at,
-        unsubscribe_token = lower(hex(randomblob(16)));
+    ALTER TABLE subscribers ADD COLUMN unsubscribe_token TEXT;     -- made for the first mail
+    -- The current subscription's consent (the record's first entry; the rest, and those of
+    -- subscriptions that ended, in consent_events): kept in the row, so a subscribe writes one row.
+    ALTER TABLE subscribers ADD COLUMN consent_source TEXT NOT NULL
+        DEFAULT 'form on / (before consent records)';
+    ALTER TABLE subscribers ADD COLUMN consent_ip TEXT;
+    UPDATE subscribers SET confirmed_at = subscribed_at;
     CREATE UNIQUE INDEX subscribers_by_confirm_hash ON subscribers (confirm_hash)
         WHERE confirm_hash IS NOT NULL;
     CREATE UNIQUE INDEX subscribers_by_unsubscribe_token ON subscribers (unsubscribe_token)
@@ -76,10 +80,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         client_ip TEXT,             -- only with --record-consent-ip
         PRIMARY KEY (email_key, at, event)
     ) STRICT, WITHOUT ROWID;
-    INSERT INTO consent_events (email_key, at, event, source)
-        SELECT email_key, CAST(unixepoch(subscribed_at, 'subsec') * 1000000000 AS INTEGER),
-            'subscribed', 'form on / (before consent records)'
-        FROM subscribers;
     DROP TRIGGER subscriber_added;
     DROP TRIGGER subscriber_removed;
     DROP TABLE subscriber_count;

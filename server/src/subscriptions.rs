@@ -162,7 +162,6 @@ impl Subscriptions {
     ) -> SubscribeResult {
         let now = OffsetDateTime::now_utc();
         let secret = self.settings.double_opt_in.then(new_secret).transpose()?;
-        let unsubscribe_token = new_unsubscribe_token()?;
         let client_ip = self.client_ip(client);
         let confirmation = secret.as_ref().map(|secret| Confirmation {
             token_hash: secret.hash.clone(),
@@ -174,20 +173,19 @@ impl Subscriptions {
             source: FORM_SOURCE,
             client_ip: client_ip.as_deref(),
             confirmation: confirmation.clone(),
-            unsubscribe_token: &unsubscribe_token,
         };
         let stored = observed("subscribe", self.store.subscribe(&request))
             .await
             .map_err(|err| failed("subscribe", err))?;
         match (stored, secret, confirmation) {
             (Subscribed::AlreadyConfirmed, _, _) => Ok(SubscribeOutcome::AlreadySubscribed),
-            (Subscribed::New { .. }, None, _) => {
+            (Subscribed::New, None, _) => {
                 tracing::info!("new subscriber");
                 Ok(SubscribeOutcome::Subscribed)
             }
-            (Subscribed::New { unsubscribe_token }, Some(secret), Some(confirmation)) => {
+            (Subscribed::New, Some(secret), Some(confirmation)) => {
                 tracing::info!("new subscriber, pending confirmation");
-                self.mail_confirmation(email, &secret, &confirmation, &unsubscribe_token, now)
+                self.mail_confirmation(email, &secret, &confirmation, now)
                     .await?;
                 Ok(SubscribeOutcome::ConfirmationSent)
             }
@@ -200,7 +198,7 @@ impl Subscriptions {
                 Ok(SubscribeOutcome::ConfirmationSent)
             }
             // Unreachable: a confirmation exists exactly when a secret was made.
-            (Subscribed::New { .. }, Some(_), None) => Err(ApiError::internal()),
+            (Subscribed::New, Some(_), None) => Err(ApiError::internal()),
         }
     }
 
@@ -219,10 +217,10 @@ impl Subscriptions {
             .renew_confirmation(email, &confirmation, now, now - RESEND_AFTER)
             .await
             .map_err(|err| failed("renewing a confirmation", err))?;
-        // `None`: another request renewed it a moment ago (its mail is on the way), or it was
-        // confirmed or expired meanwhile.
-        if let Some(unsubscribe_token) = renewed {
-            self.mail_confirmation(email, &secret, &confirmation, &unsubscribe_token, now)
+        // Not renewed: another request renewed it a moment ago (its mail is on the way), or it
+        // was confirmed or expired meanwhile.
+        if renewed {
+            self.mail_confirmation(email, &secret, &confirmation, now)
                 .await?;
         }
         Ok(())
@@ -236,10 +234,10 @@ impl Subscriptions {
         email: &SubscriberEmail,
         secret: &LinkSecret,
         confirmation: &Confirmation,
-        unsubscribe_token: &str,
         now: OffsetDateTime,
     ) -> Result<(), ApiError> {
-        let mail = self.confirmation_mail(email.as_str(), &secret.token, unsubscribe_token);
+        let unsubscribe_token = self.unsubscribe_token(email).await?;
+        let mail = self.confirmation_mail(email.as_str(), &secret.token, &unsubscribe_token);
         let Err(err) = self.mailer.send(&mail).await else {
             return Ok(());
         };
@@ -253,6 +251,17 @@ impl Subscriptions {
             tracing::error!(error = %describe(&err), "could not mark the confirmation as unsent");
         }
         Err(ApiError::unavailable())
+    }
+
+    /// The address's unsubscribe secret, made now if this is its first mail.
+    pub async fn unsubscribe_token(&self, email: &SubscriberEmail) -> Result<String, ApiError> {
+        let fresh = new_unsubscribe_token()?;
+        self.store
+            .unsubscribe_token(email, &fresh)
+            .await
+            .map_err(|err| failed("making an unsubscribe link", err))?
+            // Just stored by this request; erased in between by an admin: nothing to mail.
+            .ok_or_else(ApiError::unavailable)
     }
 
     fn confirmation_mail(&self, to: &str, token: &str, unsubscribe_token: &str) -> Mail {

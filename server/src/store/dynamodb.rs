@@ -352,9 +352,7 @@ impl SubscriberStore for DynamoDbStore {
                         request.source,
                         request.client_ip,
                     );
-                    let answer = Subscribed::New {
-                        unsubscribe_token: row.unsubscribe_token.clone().unwrap_or_default(),
-                    };
+                    let answer = Subscribed::New;
                     return Step::Write {
                         row: Some(Box::new(row)),
                         links: Vec::new(),
@@ -404,23 +402,16 @@ impl SubscriberStore for DynamoDbStore {
                     row.expires_at = None;
                 }
             }
-            if row.unsubscribe_token.is_none() {
-                row.unsubscribe_token = Some(request.unsubscribe_token.to_owned());
-                links.push(unsubscribe_link(request.unsubscribe_token, &key));
-            }
             row.record(
                 at,
                 ConsentEventKind::Subscribed,
                 request.source,
                 request.client_ip,
             );
-            let answer = Subscribed::New {
-                unsubscribe_token: row.unsubscribe_token.clone().unwrap_or_default(),
-            };
             Step::Write {
                 row: Some(Box::new(row)),
                 links,
-                answer,
+                answer: Subscribed::New,
             }
         })
         .await
@@ -432,27 +423,26 @@ impl SubscriberStore for DynamoDbStore {
         confirmation: &Confirmation,
         at: OffsetDateTime,
         sent_before: OffsetDateTime,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let key = email.normalized();
         self.change(&key, |existing| {
             let Some(mut row) = existing else {
-                return Step::Answer(None);
+                return Step::Answer(false);
             };
             let due = row
                 .confirmation_sent_at
                 .is_none_or(|sent| sent <= sent_before);
             if row.subscriber.status != Status::Pending || row.expired(at) || !due {
-                return Step::Answer(None);
+                return Step::Answer(false);
             }
             let expires = confirmation.expires_at.unix_timestamp();
             row.confirm_hash = Some(confirmation.token_hash.clone());
             row.confirmation_sent_at = Some(at);
             row.expires_at = Some(expires);
-            let answer = row.unsubscribe_token.clone();
             Step::Write {
                 row: Some(Box::new(row)),
                 links: vec![confirm_link(&confirmation.token_hash, &key, expires)],
-                answer,
+                answer: true,
             }
         })
         .await

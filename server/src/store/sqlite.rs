@@ -85,7 +85,7 @@ fn parse_optional_time(
 
 /// The columns `Stored::from_row` reads, in order.
 const COLUMNS: &str = "email_key, email, status, subscribed_at, confirmed_at, unsubscribed_at,
-    confirmation_sent_at, expires_at, unsubscribe_token";
+    confirmation_sent_at, expires_at, unsubscribe_token, consent_source, consent_ip";
 
 /// One row of `subscribers`, as read.
 struct Stored {
@@ -94,6 +94,10 @@ struct Stored {
     confirmation_sent_at: Option<OffsetDateTime>,
     expires_at: Option<i64>,
     unsubscribe_token: Option<String>,
+    /// How the current subscription was asked for (its consent record's first entry; earlier
+    /// and later entries are in `consent_events`).
+    consent_source: String,
+    consent_ip: Option<String>,
 }
 
 impl Stored {
@@ -112,7 +116,19 @@ impl Stored {
             confirmation_sent_at: parse_optional_time("confirmation_sent_at", row.get(6)?)?,
             expires_at: row.get(7)?,
             unsubscribe_token: row.get(8)?,
+            consent_source: row.get(9)?,
+            consent_ip: row.get(10)?,
         })
+    }
+
+    /// The current subscription's "subscribed" entry of the consent record.
+    fn consent(&self) -> ConsentEvent {
+        ConsentEvent {
+            at: self.subscriber.subscribed_at,
+            kind: ConsentEventKind::Subscribed,
+            source: self.consent_source.clone(),
+            client_ip: self.consent_ip.clone(),
+        }
     }
 
     /// Pending, and its confirmation no longer works at `now`.
@@ -156,46 +172,18 @@ fn add_event(
 
 fn subscribe_in(conn: &Connection, request: &Owned) -> rusqlite::Result<Subscribed> {
     let at = format_time(request.at);
-    // The common case first, in one statement: an address not stored yet.
-    let inserted = insert_new(conn, request, &at)?;
-    if inserted {
-        add_event(
-            conn,
-            &request.key,
-            request.at,
-            ConsentEventKind::Subscribed,
-            &request.source,
-            request.client_ip.as_deref(),
-        )?;
-        return Ok(Subscribed::New {
-            unsubscribe_token: request.unsubscribe_token.clone(),
-        });
+    // The common case first, in one statement (its consent record in the row itself): an
+    // address not stored yet.
+    if insert_new(conn, request, &at)? {
+        return Ok(Subscribed::New);
     }
-    let existing = select_by(conn, "email_key", &request.key)?;
-    let (status, confirmed_at) = match &request.confirmation {
-        Some(_) => (Status::Pending, None),
-        None => (Status::Confirmed, Some(at.clone())),
-    };
-    let hash = request.confirmation.as_ref().map(|c| c.token_hash.clone());
-    let sent_at = request.confirmation.as_ref().map(|_| at.clone());
-    let expires = request
-        .confirmation
-        .as_ref()
-        .map(|c| c.expires_at.unix_timestamp());
-    let token = match &existing {
-        Some(Stored {
-            unsubscribe_token: Some(token),
-            ..
-        }) => token.clone(),
-        _ => request.unsubscribe_token.clone(),
-    };
-    match existing {
-        Some(stored) if stored.subscriber.status == Status::Confirmed => {
-            return Ok(Subscribed::AlreadyConfirmed)
-        }
-        Some(stored)
-            if !stored.expired(request.at) && stored.subscriber.status == Status::Pending =>
-        {
+    // Inserted unless it was there, and nothing erased it within this write.
+    let stored =
+        select_by(conn, "email_key", &request.key)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let ip = request.client_ip.as_deref();
+    match stored.subscriber.status {
+        Status::Confirmed => return Ok(Subscribed::AlreadyConfirmed),
+        Status::Pending if !stored.expired(request.at) => {
             if request.confirmation.is_some() {
                 return Ok(Subscribed::AwaitingConfirmation {
                     last_sent_at: stored
@@ -210,56 +198,60 @@ fn subscribe_in(conn: &Connection, request: &Owned) -> rusqlite::Result<Subscrib
                  WHERE email_key = ?1",
             )?
             .execute(params![request.key, at])?;
+            let confirmed = ConsentEventKind::Confirmed;
             add_event(
                 conn,
                 &request.key,
                 request.at,
-                ConsentEventKind::Confirmed,
+                confirmed,
                 &request.source,
-                request.client_ip.as_deref(),
+                ip,
             )?;
-            return Ok(Subscribed::New {
-                unsubscribe_token: token,
-            });
+            return Ok(Subscribed::New);
         }
-        Some(stored) => {
-            // Unsubscribed, or an unconfirmed subscription that expired: a new subscription.
-            if stored.expired(request.at) {
-                conn.prepare_cached("DELETE FROM consent_events WHERE email_key = ?1")?
-                    .execute(params![request.key])?;
-            }
-            conn.prepare_cached(
-                "UPDATE subscribers SET email = ?2, status = ?3, subscribed_at = ?4,
-                    confirmed_at = ?5, unsubscribed_at = NULL, confirm_hash = ?6,
-                    confirmation_sent_at = ?7, expires_at = ?8, unsubscribe_token = ?9
-                 WHERE email_key = ?1",
-            )?
-            .execute(params![
-                request.key,
-                request.email,
-                status.as_str(),
-                at,
-                confirmed_at,
-                hash,
-                sent_at,
-                expires,
-                token
-            ])?;
+        // An unconfirmed subscription that expired leaves nothing behind.
+        Status::Pending => {
+            conn.prepare_cached("DELETE FROM consent_events WHERE email_key = ?1")?
+                .execute(params![request.key])?;
         }
-        // Inserted above unless it was there; erased since only within this write: impossible.
-        None => return Err(rusqlite::Error::QueryReturnedNoRows),
+        // Unsubscribed: the subscription that ended keeps its entry in the record.
+        Status::Unsubscribed => {
+            let old = stored.consent();
+            let source = &old.source;
+            add_event(
+                conn,
+                &stored.key,
+                old.at,
+                old.kind,
+                source,
+                old.client_ip.as_deref(),
+            )?;
+        }
     }
-    add_event(
-        conn,
-        &request.key,
-        request.at,
-        ConsentEventKind::Subscribed,
-        &request.source,
-        request.client_ip.as_deref(),
-    )?;
-    Ok(Subscribed::New {
-        unsubscribe_token: token,
-    })
+    let confirmation = request.confirmation.as_ref();
+    let status = match confirmation {
+        Some(_) => Status::Pending,
+        None => Status::Confirmed,
+    };
+    conn.prepare_cached(
+        "UPDATE subscribers SET email = ?2, status = ?3, subscribed_at = ?4, confirmed_at = ?5,
+            unsubscribed_at = NULL, confirm_hash = ?6, confirmation_sent_at = ?7, expires_at = ?8,
+            consent_source = ?9, consent_ip = ?10
+         WHERE email_key = ?1",
+    )?
+    .execute(params![
+        request.key,
+        request.email,
+        status.as_str(),
+        at,
+        confirmation.is_none().then_some(&at),
+        confirmation.map(|c| c.token_hash.as_str()),
+        confirmation.map(|_| &at),
+        confirmation.map(|c| c.expires_at.unix_timestamp()),
+        request.source,
+        ip,
+    ])?;
+    Ok(Subscribed::New)
 }
 
 /// Inserts the subscription unless the address is stored; whether it did.
@@ -272,8 +264,8 @@ fn insert_new(conn: &Connection, request: &Owned, at: &str) -> rusqlite::Result<
     let changed = conn
         .prepare_cached(
             "INSERT INTO subscribers (email_key, email, status, subscribed_at, confirmed_at,
-                confirm_hash, confirmation_sent_at, expires_at, unsubscribe_token)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                confirm_hash, confirmation_sent_at, expires_at, consent_source, consent_ip)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (email_key) DO NOTHING",
         )?
         .execute(params![
@@ -285,7 +277,8 @@ fn insert_new(conn: &Connection, request: &Owned, at: &str) -> rusqlite::Result<
             confirmation.map(|c| c.token_hash.as_str()),
             confirmation.map(|_| at),
             confirmation.map(|c| c.expires_at.unix_timestamp()),
-            request.unsubscribe_token,
+            request.source,
+            request.client_ip,
         ])?;
     Ok(changed == 1)
 }
@@ -298,7 +291,6 @@ struct Owned {
     source: String,
     client_ip: Option<String>,
     confirmation: Option<Confirmation>,
-    unsubscribe_token: String,
 }
 
 fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
@@ -320,7 +312,6 @@ impl SubscriberStore for SqliteStore {
             source: request.source.to_owned(),
             client_ip: request.client_ip.map(str::to_owned),
             confirmation: request.confirmation.clone(),
-            unsubscribe_token: request.unsubscribe_token.to_owned(),
         };
         self.db
             .write(move |conn| subscribe_in(conn, &owned))
@@ -334,20 +325,20 @@ impl SubscriberStore for SqliteStore {
         confirmation: &Confirmation,
         at: OffsetDateTime,
         sent_before: OffsetDateTime,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<bool, StoreError> {
         let key = email.normalized();
         let hash = confirmation.token_hash.clone();
         let expires = confirmation.expires_at.unix_timestamp();
         self.db
             .write(move |conn| {
                 let Some(stored) = select_by(conn, "email_key", &key)? else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 let due = stored
                     .confirmation_sent_at
                     .is_none_or(|sent| sent <= sent_before);
                 if stored.subscriber.status != Status::Pending || stored.expired(at) || !due {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 conn.prepare_cached(
                     "UPDATE subscribers SET confirm_hash = ?2, confirmation_sent_at = ?3,
@@ -355,7 +346,7 @@ impl SubscriberStore for SqliteStore {
                      WHERE email_key = ?1",
                 )?
                 .execute(params![key, hash, format_time(at), expires])?;
-                Ok(stored.unsubscribe_token)
+                Ok(true)
             })
             .await
             .map_err(store_error)
@@ -472,7 +463,9 @@ impl SubscriberStore for SqliteStore {
                     "SELECT at, event, source, client_ip FROM consent_events
                      WHERE email_key = ?1 ORDER BY at",
                 )?;
-                let history = statement
+                // The current subscription's entry first: on a tie in time it came first.
+                let mut history = vec![stored.consent()];
+                let earlier_and_later = statement
                     .query_map(params![key], |row| {
                         let event: String = row.get(1)?;
                         Ok(ConsentEvent {
@@ -484,6 +477,8 @@ impl SubscriberStore for SqliteStore {
                         })
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
+                history.extend(earlier_and_later);
+                history.sort_by_key(|event| event.at);
                 Ok(Some(SubscriberRecord {
                     expires_at: stored
                         .expires_at
@@ -684,7 +679,7 @@ mod tests {
                 .subscribe(&confirmed_at_once(&kept, now))
                 .await
                 .unwrap();
-            assert!(matches!(added, Subscribed::New { .. }));
+            assert!(matches!(added, Subscribed::New));
         }
         let store = SqliteStore::new(EmbeddedDb::open(dir.path()).unwrap());
         assert!(store.record(&kept).await.unwrap().is_some());
@@ -805,7 +800,10 @@ mod tests {
             Some(record.subscriber.subscribed_at)
         );
         assert_eq!(record.history.len(), 1);
-        assert_eq!(record.unsubscribe_token.as_deref().map(str::len), Some(32));
+        assert_eq!(
+            record.unsubscribe_token, None,
+            "made when the first mail needs it"
+        );
         let counts = store.counts(OffsetDateTime::now_utc()).await.unwrap();
         assert_eq!(
             (counts.pending, counts.confirmed, counts.unsubscribed),
