@@ -102,7 +102,7 @@ pub mod client {
     use super::*;
     use crate::{
         api_client,
-        sigv4_signer::{sign_get, sign_request, SigningIdentity},
+        sigv4_signer::{sign_get, sign_request, SignedRequest, SigningIdentity},
     };
     use leptos::server_fn::ServerFn;
 
@@ -139,20 +139,33 @@ pub mod client {
         if let Some(cursor) = cursor {
             params.push(("cursor", cursor));
         }
-        let signed = sign_get(
+        let signed = signed_get(identity, ListSubscribers::PATH, &params)?;
+        api_client::get(&signed.path_and_query, &headers_of(&signed)).await
+    }
+
+    /// `GET path?params` to this page's host, signed now.
+    fn signed_get(
+        identity: &SigningIdentity,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<SignedRequest, ApiError> {
+        let host = api_client::page_host()?;
+        Ok(sign_get(
             identity,
             SIGV4_SERVICE,
-            &api_client::page_host()?,
-            ListSubscribers::PATH,
-            &params,
+            &host,
+            path,
+            params,
             api_client::now(),
-        );
-        let headers: Vec<(&str, &str)> = signed
+        ))
+    }
+
+    fn headers_of(signed: &SignedRequest) -> Vec<(&str, &str)> {
+        signed
             .headers
             .iter()
             .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        api_client::get(&signed.path_and_query, &headers).await
+            .collect()
     }
 
     /// A signed POST of `email` to an admin action (unsubscribe, erase).
@@ -172,11 +185,7 @@ pub mod client {
             body.as_bytes(),
             api_client::now(),
         );
-        let mut headers: Vec<(&str, &str)> = signed
-            .headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
+        let mut headers = headers_of(&signed);
         headers.push(("content-type", "application/x-www-form-urlencoded"));
         api_client::post(&signed.path_and_query, &headers, &body).await
     }
@@ -202,20 +211,8 @@ pub mod client {
             .iter()
             .map(|(name, value)| (*name, value.as_str()))
             .collect();
-        let signed = sign_get(
-            identity,
-            SIGV4_SERVICE,
-            &api_client::page_host()?,
-            EXPORT_PATH,
-            &params,
-            api_client::now(),
-        );
-        let headers: Vec<(&str, &str)> = signed
-            .headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        api_client::get_text(&signed.path_and_query, &headers).await
+        let signed = signed_get(identity, EXPORT_PATH, &params)?;
+        api_client::get_text(&signed.path_and_query, &headers_of(&signed)).await
     }
 }
 

@@ -2,18 +2,8 @@
 
 mod common;
 
-use common::{data_dir, run_cli};
+use common::{cli_env as env, data_dir, run_cli};
 use std::path::Path;
-
-fn env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = vec![("STORIES_DATA_DIR".to_owned(), dir.display().to_string())];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    env
-}
 
 #[test]
 fn a_preview_of_an_issue_is_a_multipart_mail_with_the_list_headers() {

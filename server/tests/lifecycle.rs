@@ -5,7 +5,7 @@
 mod common;
 
 use common::{data_dir, spawn_app_with, unique_name, TestApp};
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 fn settings(extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = vec![("STORIES_DOUBLE_OPT_IN".to_owned(), "true".to_owned())];
@@ -386,19 +386,7 @@ async fn the_confirmation_mail_goes_through_smtp() {
         app.subscribe(&to).await.text().await.unwrap(),
         "\"confirmation_sent\""
     );
-    let received = (0..50)
-        .find_map(|_| {
-            let found = std::fs::read_dir(Path::new(&maildir).join("new"))
-                .ok()?
-                .find_map(|entry| {
-                    let text = std::fs::read_to_string(entry.ok()?.path()).ok()?;
-                    text.contains(&format!("To: {to}")).then_some(text)
-                });
-            if found.is_none() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            found
-        })
+    let received = common::received_by_sink(Path::new(&maildir), &to)
         .expect("the sink received the confirmation mail");
     // The sink stores lines with LF; put CRLF back for the helpers.
     let received = received.replace("\r\n", "\n").replace('\n', "\r\n");

@@ -4,18 +4,8 @@
 
 mod common;
 
-use common::{data_dir, run_cli, unique_name};
-use std::{path::PathBuf, time::Duration};
-
-fn env(dir: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = vec![("STORIES_DATA_DIR".to_owned(), dir.display().to_string())];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    env
-}
+use common::{cli_env as env, data_dir, received_by_sink, run_cli, unique_name};
+use std::path::PathBuf;
 
 /// The SMTP sink: its URL and the Maildir it saves messages into.
 fn smtp_sink() -> (String, PathBuf) {
@@ -74,20 +64,7 @@ fn the_test_message_goes_through_an_smtp_relay() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("to {to} through smtp://")));
     // The sink saved it (at once, but poll briefly: it writes after answering).
-    let received = (0..50)
-        .find_map(|_| {
-            let found = std::fs::read_dir(maildir.join("new"))
-                .ok()?
-                .find_map(|entry| {
-                    let text = std::fs::read_to_string(entry.ok()?.path()).ok()?;
-                    text.contains(&format!("To: {to}")).then_some(text)
-                });
-            if found.is_none() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            found
-        })
-        .expect("the sink received the message");
+    let received = received_by_sink(&maildir, &to).expect("the sink received the message");
     assert!(
         received.contains("From: Stories <news@stories.example>"),
         "{received}"

@@ -32,6 +32,7 @@ use app::{
     },
     subscriber_email::SubscriberEmail,
 };
+use aws_sdk_dynamodb::operation::{delete_item::DeleteItemError, put_item::PutItemError};
 use aws_sdk_dynamodb::{types::AttributeValue, Client};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use std::collections::HashMap;
@@ -58,6 +59,23 @@ const MAX_ATTEMPTS: usize = 8;
 const CURSOR_PREFIX: &str = "d1:";
 
 type Item = HashMap<String, AttributeValue>;
+
+/// A conditional write that failed: `Ok(false)` when only its condition did (another writer got
+/// there first), else the failure.
+fn written<E, R>(
+    err: aws_sdk_dynamodb::error::SdkError<E, R>,
+    condition_failed: fn(&E) -> bool,
+) -> Result<bool, StoreError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if err.as_service_error().is_some_and(condition_failed) {
+        Ok(false)
+    } else {
+        Err(unavailable(err))
+    }
+}
 
 /// Whether an item's key is a subscriber's (an address) rather than a counter's or a link's.
 fn is_subscriber_key(key: &str) -> bool {
@@ -203,17 +221,10 @@ impl DynamoDbStore {
                     )
                     .send()
                     .await
-                    .map(|_| true)
-                    .or_else(|err| {
-                        let lost = err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception());
-                        if lost {
-                            Ok(false)
-                        } else {
-                            Err(unavailable(err))
-                        }
-                    }),
+                    .map_or_else(
+                        |err| written(err, PutItemError::is_conditional_check_failed_exception),
+                        |_| Ok(true),
+                    ),
                 None => self
                     .client
                     .delete_item()
@@ -227,17 +238,10 @@ impl DynamoDbStore {
                     )
                     .send()
                     .await
-                    .map(|_| true)
-                    .or_else(|err| {
-                        let lost = err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception());
-                        if lost {
-                            Ok(false)
-                        } else {
-                            Err(unavailable(err))
-                        }
-                    }),
+                    .map_or_else(
+                        |err| written(err, DeleteItemError::is_conditional_check_failed_exception),
+                        |_| Ok(true),
+                    ),
             };
             if !written? {
                 // Someone else changed it in between: read again.

@@ -271,3 +271,31 @@ pub fn unique_name(prefix: &str) -> String {
     getrandom::fill(&mut bytes).expect("random bytes");
     format!("{prefix}-{}", hex::encode(bytes))
 }
+
+/// The CLI's environment: the data directory, and `extra` settings.
+pub fn cli_env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![("STORIES_DATA_DIR".to_owned(), dir.display().to_string())];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+/// The message to `to` the SMTP sink saved in `maildir` (polled briefly: the sink writes after
+/// answering).
+pub fn received_by_sink(maildir: &Path, to: &str) -> Option<String> {
+    (0..50).find_map(|_| {
+        let found = std::fs::read_dir(maildir.join("new"))
+            .ok()?
+            .find_map(|entry| {
+                let text = std::fs::read_to_string(entry.ok()?.path()).ok()?;
+                text.contains(&format!("To: {to}")).then_some(text)
+            });
+        if found.is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        found
+    })
+}
