@@ -101,6 +101,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
             UPDATE subscriber_counts SET n = n - 1 WHERE status = OLD.status;
             UPDATE subscriber_counts SET n = n + 1 WHERE status = NEW.status;
         END;",
+    // Newsletter issues and their delivery ledger: one row per (issue, subscriber), from queued
+    // through sending (leased until `not_before`) to sent, failed or skipped (no longer confirmed
+    // when its turn came). A queued row waits until `not_before` (a retry's time).
+    "CREATE TABLE issues (
+        slug       TEXT PRIMARY KEY NOT NULL,
+        subject    TEXT NOT NULL,
+        started_at TEXT NOT NULL,   -- RFC 3339, UTC
+        started_by TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE deliveries (
+        slug       TEXT NOT NULL,
+        email_key  TEXT NOT NULL,
+        state      TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'skipped')),
+        not_before INTEGER NOT NULL DEFAULT 0,   -- Unix seconds
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        error      TEXT,
+        PRIMARY KEY (slug, email_key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX deliveries_due ON deliveries (slug, state, not_before);",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,350 @@
+//! The embedded store's delivery ledger: the `issues` and `deliveries` tables of the embedded
+//! database. Every change runs in the single writer, so a claim and the writes it races with are
+//! one after the other.
+
+use super::{Claimed, IssueRecord, Outcome, Progress, Started};
+use crate::embedded_db::{DbError, EmbeddedDb};
+use app::store::StoreError;
+use rusqlite::{params, OptionalExtension};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+#[derive(Clone)]
+pub struct SqliteLedger {
+    db: EmbeddedDb,
+}
+
+fn unavailable(err: DbError) -> StoreError {
+    StoreError::Unavailable(err.into())
+}
+
+fn format_time(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "0000-01-01T00:00:00Z".into())
+}
+
+impl SqliteLedger {
+    pub fn new(db: EmbeddedDb) -> Self {
+        Self { db }
+    }
+
+    /// Starts the issue unless it was started before: records it and queues one delivery per
+    /// subscriber confirmed now, in one transaction.
+    pub async fn start(&self, issue: &IssueRecord) -> Result<Started, StoreError> {
+        let issue = issue.clone();
+        self.db
+            .write(move |conn| {
+                let started = conn
+                    .prepare_cached(
+                        "INSERT INTO issues (slug, subject, started_at, started_by)
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (slug) DO NOTHING",
+                    )?
+                    .execute(params![
+                        issue.slug,
+                        issue.subject,
+                        format_time(issue.started_at),
+                        issue.started_by
+                    ])?;
+                if started == 0 {
+                    let before = conn
+                        .prepare_cached(
+                            "SELECT subject, started_at, started_by FROM issues WHERE slug = ?1",
+                        )?
+                        .query_row(params![issue.slug], |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                row.get::<_, String>(1)?,
+                                row.get::<_, String>(2)?,
+                            ))
+                        })?;
+                    return Ok(Started::Already(IssueRecord {
+                        slug: issue.slug,
+                        subject: before.0,
+                        started_at: OffsetDateTime::parse(&before.1, &Rfc3339)
+                            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                        started_by: before.2,
+                    }));
+                }
+                let queued = conn
+                    .prepare_cached(
+                        "INSERT INTO deliveries (slug, email_key)
+                         SELECT ?1, email_key FROM subscribers WHERE status = 'confirmed'",
+                    )?
+                    .execute(params![issue.slug])?;
+                Ok(Started::New {
+                    queued: queued as u64,
+                })
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Claims up to `limit` deliveries that are due (queued and past their retry time, or
+    /// sending with a lapsed lease) for a worker, leased until `lease_until`. Deliveries to
+    /// subscribers no longer confirmed are marked skipped instead.
+    pub async fn claim(
+        &self,
+        slug: &str,
+        limit: u32,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let slug = slug.to_owned();
+        let (now, lease_until) = (now.unix_timestamp(), lease_until.unix_timestamp());
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE deliveries SET state = 'skipped', error = 'no longer subscribed'
+                     WHERE slug = ?1 AND state IN ('queued', 'sending') AND not_before <= ?2
+                       AND NOT EXISTS (SELECT 1 FROM subscribers s
+                                       WHERE s.email_key = deliveries.email_key
+                                         AND s.status = 'confirmed')",
+                )?
+                .execute(params![slug, now])?;
+                let mut claim = conn.prepare_cached(
+                    "UPDATE deliveries SET state = 'sending', not_before = ?3,
+                        attempts = attempts + 1
+                     WHERE (slug, email_key) IN (
+                         SELECT slug, email_key FROM deliveries
+                         WHERE slug = ?1 AND state IN ('queued', 'sending') AND not_before <= ?2
+                         LIMIT ?4)
+                     RETURNING email_key, attempts,
+                        (SELECT email FROM subscribers s
+                         WHERE s.email_key = deliveries.email_key)",
+                )?;
+                let claimed = claim
+                    .query_map(params![slug, now, lease_until, i64::from(limit)], |row| {
+                        Ok(Claimed {
+                            email_key: row.get(0)?,
+                            attempts: row.get(1)?,
+                            email: row.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(claimed)
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Records how a claimed delivery ended.
+    pub async fn record(
+        &self,
+        slug: &str,
+        email_key: &str,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        let (slug, key) = (slug.to_owned(), email_key.to_owned());
+        let (state, not_before, error) = match outcome {
+            Outcome::Sent => ("sent", 0, None),
+            Outcome::Failed(reason) => ("failed", 0, Some(reason.clone())),
+            Outcome::Retry { after, reason } => {
+                ("queued", after.unix_timestamp(), Some(reason.clone()))
+            }
+        };
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE deliveries SET state = ?3, not_before = ?4, error = ?5
+                     WHERE slug = ?1 AND email_key = ?2",
+                )?
+                .execute(params![slug, key, state, not_before, error])
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Where the issue's deliveries stand; `None` if it was never started.
+    pub async fn progress(&self, slug: &str) -> Result<Option<Progress>, StoreError> {
+        let slug = slug.to_owned();
+        self.db
+            .with_conn(move |conn| {
+                let known = conn
+                    .prepare_cached("SELECT 1 FROM issues WHERE slug = ?1")?
+                    .query_row(params![slug], |_| Ok(()))
+                    .optional()?;
+                if known.is_none() {
+                    return Ok(None);
+                }
+                let mut statement = conn.prepare_cached(
+                    "SELECT state, count(*) FROM deliveries WHERE slug = ?1 GROUP BY state",
+                )?;
+                let mut progress = Progress::default();
+                for row in statement.query_map(params![slug], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })? {
+                    let (state, n) = row?;
+                    let n = u64::try_from(n).unwrap_or(0);
+                    match state.as_str() {
+                        "queued" => progress.queued = n,
+                        "sending" => progress.sending = n,
+                        "sent" => progress.sent = n,
+                        "failed" => progress.failed = n,
+                        _ => progress.skipped = n,
+                    }
+                }
+                Ok(Some(progress))
+            })
+            .await
+            .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{contract::email, SqliteStore};
+    use app::store::{NewSubscription, SubscriberStore, Unsubscriber};
+    use time::Duration;
+
+    async fn ledger_with(confirmed: &[&str]) -> (tempfile::TempDir, SqliteStore, SqliteLedger) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = EmbeddedDb::open(dir.path()).unwrap();
+        let store = SqliteStore::new(db.clone());
+        for address in confirmed {
+            let address = email(address);
+            store
+                .subscribe(&NewSubscription {
+                    email: &address,
+                    at: OffsetDateTime::now_utc(),
+                    source: "form on /",
+                    client_ip: None,
+                    confirmation: None,
+                })
+                .await
+                .unwrap();
+        }
+        (dir, store, SqliteLedger::new(db))
+    }
+
+    fn issue(slug: &str) -> IssueRecord {
+        IssueRecord {
+            slug: slug.into(),
+            subject: "Cold starts".into(),
+            started_at: OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
+            started_by: "ada".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_issue_starts_once_with_every_confirmed_subscriber_queued() {
+        let (_dir, _store, ledger) = ledger_with(&["a@x.org", "b@x.org", "c@x.org"]).await;
+        assert_eq!(ledger.progress("cold").await.unwrap(), None);
+        assert_eq!(
+            ledger.start(&issue("cold")).await.unwrap(),
+            Started::New { queued: 3 }
+        );
+        let again = IssueRecord {
+            started_by: "grace".into(),
+            ..issue("cold")
+        };
+        assert_eq!(
+            ledger.start(&again).await.unwrap(),
+            Started::Already(issue("cold"))
+        );
+        let progress = ledger.progress("cold").await.unwrap().unwrap();
+        assert_eq!((progress.queued, progress.total()), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn claims_lease_batches_and_a_lapsed_lease_is_claimed_again() {
+        let (_dir, _store, ledger) = ledger_with(&["a@x.org", "b@x.org", "c@x.org"]).await;
+        ledger.start(&issue("cold")).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let lease = now + Duration::minutes(5);
+        let first = ledger.claim("cold", 2, now, lease).await.unwrap();
+        let second = ledger.claim("cold", 2, now, lease).await.unwrap();
+        assert_eq!(
+            (first.len(), second.len()),
+            (2, 1),
+            "no delivery claimed twice"
+        );
+        assert!(first
+            .iter()
+            .all(|c| c.attempts == 1 && c.email.ends_with("@x.org")));
+        assert!(ledger
+            .claim("cold", 10, now, lease)
+            .await
+            .unwrap()
+            .is_empty());
+        // The worker that holds `second` died: after its lease, another worker takes it over.
+        let later = lease + Duration::seconds(1);
+        let retaken = ledger
+            .claim("cold", 10, later, later + Duration::minutes(5))
+            .await
+            .unwrap();
+        assert_eq!(retaken.len(), 3, "every unfinished lease lapsed");
+        assert!(retaken.iter().all(|c| c.attempts == 2));
+    }
+
+    #[tokio::test]
+    async fn outcomes_are_recorded_retries_wait_and_unsubscribes_are_honoured() {
+        let (_dir, store, ledger) =
+            ledger_with(&["a@x.org", "b@x.org", "c@x.org", "d@x.org"]).await;
+        ledger.start(&issue("cold")).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let lease = now + Duration::minutes(5);
+        let claimed = ledger.claim("cold", 3, now, lease).await.unwrap();
+        let key = |i: usize| claimed[i].email_key.clone();
+        ledger
+            .record("cold", &key(0), &Outcome::Sent)
+            .await
+            .unwrap();
+        ledger
+            .record("cold", &key(1), &Outcome::Failed("550 no such user".into()))
+            .await
+            .unwrap();
+        let retry_at = now + Duration::minutes(1);
+        ledger
+            .record(
+                "cold",
+                &key(2),
+                &Outcome::Retry {
+                    after: retry_at,
+                    reason: "421 busy".into(),
+                },
+            )
+            .await
+            .unwrap();
+        // The fourth leaves the list before its turn.
+        let left: Vec<_> = ["a@x.org", "b@x.org", "c@x.org", "d@x.org"]
+            .into_iter()
+            .filter(|address| !claimed.iter().any(|c| c.email_key == *address))
+            .collect();
+        store
+            .unsubscribe(
+                Unsubscriber::Address(&email(left[0])),
+                now,
+                "one-click unsubscribe",
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(ledger
+            .claim("cold", 10, now, lease)
+            .await
+            .unwrap()
+            .is_empty());
+        let progress = ledger.progress("cold").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                progress.sent,
+                progress.failed,
+                progress.queued,
+                progress.skipped
+            ),
+            (1, 1, 1, 1)
+        );
+        assert!(!progress.done());
+        // The retry is due at its time.
+        let retried = ledger.claim("cold", 10, retry_at, lease).await.unwrap();
+        assert_eq!(retried.len(), 1);
+        assert_eq!(retried[0].email_key, key(2));
+        ledger
+            .record("cold", &key(2), &Outcome::Sent)
+            .await
+            .unwrap();
+        assert!(ledger.progress("cold").await.unwrap().unwrap().done());
+    }
+}
