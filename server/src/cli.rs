@@ -93,6 +93,17 @@ pub enum IssueCommand {
         #[arg(long)]
         to: String,
     },
+    /// Send the issue made from story SLUG to every confirmed subscriber, once: asked again, it
+    /// says when it was sent and carries on with what is left (a send that was interrupted).
+    /// Embedded store only, for now.
+    Send {
+        slug: String,
+        /// Who is sending (the ledger records it).
+        #[arg(long, default_value = "command line")]
+        by: String,
+    },
+    /// Where an issue's deliveries stand.
+    Status { slug: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@
 //! The embedded store's ledger is `sqlite::SqliteLedger`; DynamoDB's is still to come (see the
 //! issue's notes), and with it the trait both will implement.
 
+pub mod sender;
 pub mod sqlite;
 
 use time::OffsetDateTime;
