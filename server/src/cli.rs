@@ -101,6 +101,9 @@ pub enum IssueCommand {
         /// Who is sending (the ledger records it).
         #[arg(long, default_value = "command line")]
         by: String,
+        /// Also try again the deliveries that failed (never those that were sent).
+        #[arg(long)]
+        resend: bool,
     },
     /// Where an issue's deliveries stand.
     Status { slug: String },

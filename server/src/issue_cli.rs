@@ -40,7 +40,7 @@ pub async fn run(
     };
     let catalog = crate::content::embedded_catalog()?;
     match command {
-        IssueCommand::Send { slug, by } => {
+        IssueCommand::Send { slug, by, resend } => {
             let (story, source) = story(&catalog, &slug)?;
             let issue = Issue::from_story(story, source, &site);
             let resources = Resources::new(data_dir);
@@ -61,6 +61,10 @@ pub async fn run(
                     before.started_at.date(),
                     before.started_by
                 ),
+            }
+            if resend {
+                let again = ledger.requeue_failed(&slug).await.map_err(failed)?;
+                println!("trying the {again} failed deliveries again");
             }
             let sender = Sender {
                 ledger: &ledger,

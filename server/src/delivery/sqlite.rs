@@ -155,6 +155,23 @@ impl SqliteLedger {
         Ok(())
     }
 
+    /// Queues the issue's failed deliveries again (a fresh count of tries); how many. Those
+    /// that were sent stay sent.
+    pub async fn requeue_failed(&self, slug: &str) -> Result<u64, StoreError> {
+        let slug = slug.to_owned();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE deliveries SET state = 'queued', not_before = 0, attempts = 0
+                     WHERE slug = ?1 AND state = 'failed'",
+                )?
+                .execute(params![slug])
+            })
+            .await
+            .map(|n| n as u64)
+            .map_err(unavailable)
+    }
+
     /// Where the issue's deliveries stand; `None` if it was never started.
     pub async fn progress(&self, slug: &str) -> Result<Option<Progress>, StoreError> {
         let slug = slug.to_owned();
