@@ -172,8 +172,16 @@ async fn an_issue_is_sent_once_to_every_confirmed_subscriber() {
     );
     // --resend retries failed deliveries only: none failed, none sent again.
     let resent = run(&["issue", "send", slug, "--resend"]);
-    assert!(resent.contains("trying the 0 failed deliveries again"), "{resent}");
-    assert_eq!(std::fs::read_dir(dir.path().join("outbox")).unwrap().count(), 2);
+    assert!(
+        resent.contains("trying the 0 failed deliveries again"),
+        "{resent}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count(),
+        2
+    );
     let status = run(&["issue", "status", slug]);
     assert!(
         status.contains("done: 2 sent, 0 failed, 0 skipped"),
