@@ -27,6 +27,16 @@ pub struct Mail {
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// The headers that let mail programs offer "Unsubscribe" themselves, in one click (RFC 2369's
+/// `List-Unsubscribe`, and RFC 8058's `List-Unsubscribe-Post`: a POST to the URL with
+/// `List-Unsubscribe=One-Click`).
+pub fn unsubscribe_headers(unsubscribe_url: &str) -> [(&'static str, String); 2] {
+    [
+        ("List-Unsubscribe", format!("<{unsubscribe_url}>")),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
+    ]
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     /// This message can't be sent as it is (an address the relay refuses, a malformed one):

@@ -2,7 +2,7 @@
 //! and the one-click unsubscribe of RFC 8058 that mail clients send to the `List-Unsubscribe`
 //! URL. The secret is the `token` query parameter (no cookies: the link is the credential).
 
-use crate::{state::AppState, subscriptions::Subscriptions};
+use crate::state::AppState;
 use app::{
     client_address::ClientAddress,
     error::describe,
@@ -42,7 +42,8 @@ pub async fn confirm(
     address: Option<Extension<ClientAddress>>,
     uri: Uri,
 ) -> Response {
-    let outcome = match lifecycle(&state)
+    let outcome = match state
+        .subscriptions
         .confirm(&token(&uri), client(address))
         .await
     {
@@ -70,7 +71,8 @@ pub async fn unsubscribe(
     } else {
         "one-click unsubscribe"
     };
-    let outcome = match lifecycle(&state)
+    let outcome = match state
+        .subscriptions
         .unsubscribe(&token(&uri), source, client(address))
         .await
     {
@@ -92,8 +94,4 @@ pub async fn unsubscribe(
     };
     let (heading, text) = outcome.message(UNSUBSCRIBE_PATH);
     (status, format!("{heading}. {text}\n")).into_response()
-}
-
-fn lifecycle(state: &AppState) -> &Subscriptions {
-    &state.subscriptions
 }

@@ -205,11 +205,9 @@ impl Issue {
                 self.html
                     .replace(UNSUBSCRIBE_SLOT, &escape(unsubscribe_url)),
             ),
-            headers: vec![
-                ("List-Id", self.list_id.clone()),
-                ("List-Unsubscribe", format!("<{unsubscribe_url}>")),
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
-            ],
+            headers: std::iter::once(("List-Id", self.list_id.clone()))
+                .chain(crate::mail::unsubscribe_headers(unsubscribe_url))
+                .collect(),
         }
     }
 }

@@ -63,20 +63,26 @@ fn new_secret() -> Result<LinkSecret, ApiError> {
     })
 }
 
+/// A confirmation mailed at `now`: its secret (for the link) and what is stored of it.
+fn new_confirmation(now: OffsetDateTime) -> Result<(LinkSecret, Confirmation), ApiError> {
+    let secret = new_secret()?;
+    let confirmation = Confirmation {
+        token_hash: secret.hash.clone(),
+        expires_at: confirmation_expiry(now),
+    };
+    Ok((secret, confirmation))
+}
+
 /// The stored form of a confirmation token: its SHA-256, hex (the token itself has 256 random
 /// bits, so a plain hash is enough: nothing to guess).
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// An unsubscribe secret: 128 random bits, hex (as the database migration makes them).
-fn new_unsubscribe_token() -> Result<String, ApiError> {
-    app::credentials::random_bytes::<16>()
-        .map(hex::encode)
-        .map_err(|err| {
-            tracing::error!(error = %describe(&err), "no randomness for a link");
-            ApiError::internal()
-        })
+/// A new unsubscribe secret: 128 random bits, hex (stored by `unsubscribe_token` if the address
+/// has none yet).
+pub fn new_unsubscribe_token() -> Result<String, app::credentials::CredentialKeyError> {
+    app::credentials::random_bytes::<16>().map(hex::encode)
 }
 
 /// Whether `token` could be one of ours: links are copied by hand and cut by mail clients, and
@@ -113,20 +119,8 @@ impl Subscriptions {
         app::mail_links::link_url(&self.settings.public_url, path, token)
     }
 
-    pub fn unsubscribe_url(&self, token: &str) -> String {
+    fn unsubscribe_url(&self, token: &str) -> String {
         self.link(UNSUBSCRIBE_PATH, token)
-    }
-
-    /// The headers that let mail clients offer "Unsubscribe" themselves, in one click
-    /// (RFC 2369 and RFC 8058: a POST to the URL with `List-Unsubscribe=One-Click`).
-    pub fn unsubscribe_headers(&self, token: &str) -> Vec<(&'static str, String)> {
-        vec![
-            (
-                "List-Unsubscribe",
-                format!("<{}>", self.unsubscribe_url(token)),
-            ),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
-        ]
     }
 
     fn client_ip(&self, client: Option<IpAddr>) -> Option<String> {
@@ -161,35 +155,38 @@ impl Subscriptions {
         client: Option<IpAddr>,
     ) -> SubscribeResult {
         let now = OffsetDateTime::now_utc();
-        let secret = self.settings.double_opt_in.then(new_secret).transpose()?;
+        // With double opt-in: the mailed secret and the confirmation stored for it.
+        let pending = self
+            .settings
+            .double_opt_in
+            .then(|| new_confirmation(now))
+            .transpose()?;
         let client_ip = self.client_ip(client);
-        let confirmation = secret.as_ref().map(|secret| Confirmation {
-            token_hash: secret.hash.clone(),
-            expires_at: confirmation_expiry(now),
-        });
         let request = NewSubscription {
             email,
             at: now,
             source: FORM_SOURCE,
             client_ip: client_ip.as_deref(),
-            confirmation: confirmation.clone(),
+            confirmation: pending
+                .as_ref()
+                .map(|(_, confirmation)| confirmation.clone()),
         };
         let stored = observed("subscribe", self.store.subscribe(&request))
             .await
             .map_err(|err| failed("subscribe", err))?;
-        match (stored, secret, confirmation) {
-            (Subscribed::AlreadyConfirmed, _, _) => Ok(SubscribeOutcome::AlreadySubscribed),
-            (Subscribed::New, None, _) => {
+        match (stored, pending) {
+            (Subscribed::AlreadyConfirmed, _) => Ok(SubscribeOutcome::AlreadySubscribed),
+            (Subscribed::New, None) => {
                 tracing::info!("new subscriber");
                 Ok(SubscribeOutcome::Subscribed)
             }
-            (Subscribed::New, Some(secret), Some(confirmation)) => {
+            (Subscribed::New, Some((secret, confirmation))) => {
                 tracing::info!("new subscriber, pending confirmation");
                 self.mail_confirmation(email, &secret, &confirmation, now)
                     .await?;
                 Ok(SubscribeOutcome::ConfirmationSent)
             }
-            (Subscribed::AwaitingConfirmation { last_sent_at }, _, _) => {
+            (Subscribed::AwaitingConfirmation { last_sent_at }, _) => {
                 // Asked again while pending: a new mail if the last one is old enough; the same
                 // answer either way (it says nothing about whether a mail went out).
                 if last_sent_at <= now - RESEND_AFTER {
@@ -197,8 +194,6 @@ impl Subscriptions {
                 }
                 Ok(SubscribeOutcome::ConfirmationSent)
             }
-            // Unreachable: a confirmation exists exactly when a secret was made.
-            (Subscribed::New, Some(_), None) => Err(ApiError::internal()),
         }
     }
 
@@ -207,11 +202,7 @@ impl Subscriptions {
         email: &SubscriberEmail,
         now: OffsetDateTime,
     ) -> Result<(), ApiError> {
-        let secret = new_secret()?;
-        let confirmation = Confirmation {
-            token_hash: secret.hash.clone(),
-            expires_at: confirmation_expiry(now),
-        };
+        let (secret, confirmation) = new_confirmation(now)?;
         let renewed = self
             .store
             .renew_confirmation(email, &confirmation, now, now - RESEND_AFTER)
@@ -255,7 +246,10 @@ impl Subscriptions {
 
     /// The address's unsubscribe secret, made now if this is its first mail.
     pub async fn unsubscribe_token(&self, email: &SubscriberEmail) -> Result<String, ApiError> {
-        let fresh = new_unsubscribe_token()?;
+        let fresh = new_unsubscribe_token().map_err(|err| {
+            tracing::error!(error = %describe(&err), "no randomness for a link");
+            ApiError::internal()
+        })?;
         self.store
             .unsubscribe_token(email, &fresh)
             .await
@@ -283,7 +277,7 @@ impl Subscriptions {
             subject: format!("Confirm your subscription to {name}"),
             text,
             html: None,
-            headers: self.unsubscribe_headers(unsubscribe_token),
+            headers: crate::mail::unsubscribe_headers(&unsubscribe).to_vec(),
         }
     }
 

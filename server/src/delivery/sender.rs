@@ -79,8 +79,8 @@ impl Sender<'_> {
         let Ok(address) = SubscriberEmail::parse(to) else {
             return Outcome::Failed("the stored address is not a valid address".into());
         };
-        let fresh = match app::credentials::random_bytes::<16>() {
-            Ok(bytes) => hex::encode(bytes),
+        let fresh = match crate::subscriptions::new_unsubscribe_token() {
+            Ok(fresh) => fresh,
             Err(err) => return retry(describe(&err)),
         };
         let token = match self.store.unsubscribe_token(&address, &fresh).await {
