@@ -95,7 +95,6 @@ pub enum IssueCommand {
     },
     /// Send the issue made from story SLUG to every confirmed subscriber, once: asked again, it
     /// says when it was sent and carries on with what is left (a send that was interrupted).
-    /// Embedded store only, for now.
     Send {
         slug: String,
         /// Who is sending (the ledger records it).
@@ -204,6 +203,22 @@ pub struct ListArgs {
     /// confirmed, unsubscribed). Off by default: only times and sources are kept.
     #[arg(long, env = "STORIES_RECORD_CONSENT_IP", global = true)]
     pub record_consent_ip: bool,
+
+    /// Send newsletter issues at most this many mails per second (per running instance), e.g.
+    /// an SES account's sending rate. Default: as fast as the mail transport takes them.
+    #[arg(long, env = "STORIES_SEND_RATE", value_parser = parse_send_rate, global = true)]
+    pub send_rate: Option<f64>,
+}
+
+/// A positive number of mails per second.
+fn parse_send_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a send rate: give mails per second, a positive number such as 14 \
+             or 0.5"
+        )),
+    }
 }
 
 /// An absolute http(s) URL with no query or fragment; kept without a trailing slash.

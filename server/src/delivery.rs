@@ -6,13 +6,71 @@
 //! until `not_before`) → `sent`, `failed` (permanently, with the reason) or `skipped` (no longer
 //! confirmed when its turn came: unsubscribes during a send are honoured).
 //!
-//! The embedded store's ledger is `sqlite::SqliteLedger`; DynamoDB's is still to come (see the
-//! issue's notes), and with it the trait both will implement.
+//! The embedded store's ledger is `sqlite::SqliteLedger`; DynamoDB's is `dynamodb::DynamoDbLedger`.
+//! Both keep each issue's counts per state as deliveries change, so progress is one read however
+//! long the list.
 
 pub mod sender;
 pub mod sqlite;
 
+use app::store::StoreError;
+use std::sync::Arc;
 use time::OffsetDateTime;
+
+/// The delivery ledger of the store the settings name.
+#[async_trait::async_trait]
+pub trait DeliveryLedger: Send + Sync + 'static {
+    /// Starts the issue unless it was started before: records it and queues one delivery per
+    /// subscriber confirmed now.
+    async fn start(&self, issue: &IssueRecord) -> Result<Started, StoreError>;
+
+    /// Claims up to `limit` deliveries that are due (queued and past their retry time, or
+    /// sending with a lapsed lease) for a worker, leased until `lease_until`. Deliveries to
+    /// subscribers no longer confirmed are marked skipped instead.
+    async fn claim(
+        &self,
+        slug: &str,
+        limit: u32,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Records how a claimed delivery ended.
+    async fn record(
+        &self,
+        slug: &str,
+        email_key: &str,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError>;
+
+    /// Queues the issue's failed deliveries again (a fresh count of tries); how many. Those
+    /// that were sent stay sent.
+    async fn requeue_failed(&self, slug: &str) -> Result<u64, StoreError>;
+
+    /// Where the issue's deliveries stand; `None` if it was never started.
+    async fn progress(&self, slug: &str) -> Result<Option<Progress>, StoreError>;
+
+    /// Every issue started, newest first, with where its deliveries stand.
+    async fn issues(&self) -> Result<Vec<(IssueRecord, Progress)>, StoreError>;
+}
+
+pub type SharedLedger = Arc<dyn DeliveryLedger>;
+
+/// The ledger of the store the settings name.
+pub async fn from_settings(
+    backends: &crate::cli::BackendArgs,
+    resources: &crate::resources::Resources,
+) -> anyhow::Result<SharedLedger> {
+    Ok(match backends.store {
+        crate::cli::StoreKind::Embedded => Arc::new(sqlite::SqliteLedger::new(
+            resources.embedded_db().await?.clone(),
+        )),
+        crate::cli::StoreKind::Dynamodb => anyhow::bail!(
+            "sending issues works on the embedded store for now: DynamoDB's delivery ledger is \
+             not built yet"
+        ),
+    })
+}
 
 /// An issue as started.
 #[derive(Debug, Clone, PartialEq, Eq)]

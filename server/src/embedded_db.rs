@@ -121,6 +121,42 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (slug, email_key)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX deliveries_due ON deliveries (slug, state, not_before);",
+    // Each issue's deliveries counted per state as they change, so its progress is one row
+    // however long the list (starting an issue sets `queued` itself: one write, not a trigger
+    // per row). Erasing a subscriber deletes their deliveries.
+    "ALTER TABLE issues ADD COLUMN queued  INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE issues ADD COLUMN sending INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE issues ADD COLUMN sent    INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE issues ADD COLUMN failed  INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE issues ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
+    UPDATE issues SET
+        queued  = (SELECT count(*) FROM deliveries d WHERE d.slug = issues.slug AND d.state = 'queued'),
+        sending = (SELECT count(*) FROM deliveries d WHERE d.slug = issues.slug AND d.state = 'sending'),
+        sent    = (SELECT count(*) FROM deliveries d WHERE d.slug = issues.slug AND d.state = 'sent'),
+        failed  = (SELECT count(*) FROM deliveries d WHERE d.slug = issues.slug AND d.state = 'failed'),
+        skipped = (SELECT count(*) FROM deliveries d WHERE d.slug = issues.slug AND d.state = 'skipped');
+    CREATE TRIGGER deliveries_count_change AFTER UPDATE OF state ON deliveries
+        WHEN OLD.state <> NEW.state
+        BEGIN
+            UPDATE issues SET
+                queued  = queued  + (NEW.state = 'queued')  - (OLD.state = 'queued'),
+                sending = sending + (NEW.state = 'sending') - (OLD.state = 'sending'),
+                sent    = sent    + (NEW.state = 'sent')    - (OLD.state = 'sent'),
+                failed  = failed  + (NEW.state = 'failed')  - (OLD.state = 'failed'),
+                skipped = skipped + (NEW.state = 'skipped') - (OLD.state = 'skipped')
+            WHERE slug = NEW.slug;
+        END;
+    CREATE TRIGGER deliveries_count_delete AFTER DELETE ON deliveries
+        BEGIN
+            UPDATE issues SET
+                queued  = queued  - (OLD.state = 'queued'),
+                sending = sending - (OLD.state = 'sending'),
+                sent    = sent    - (OLD.state = 'sent'),
+                failed  = failed  - (OLD.state = 'failed'),
+                skipped = skipped - (OLD.state = 'skipped')
+            WHERE slug = OLD.slug;
+        END;
+    CREATE INDEX deliveries_of_subscriber ON deliveries (email_key);",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,7 @@ pub mod mail;
 pub mod mail_cli;
 pub mod mail_links_api;
 pub mod metrics;
+pub mod newsletter;
 pub mod newsletter_issue;
 pub mod page_cache;
 pub mod resources;

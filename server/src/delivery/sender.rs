@@ -1,8 +1,10 @@
 //! Sends an issue to its ledger's deliveries: claims a batch, mails each subscriber their copy
 //! (with their own unsubscribe link, made on their first mail), records each outcome before the
 //! next send (so a crash repeats at most the one message in flight), until nothing is left.
+//! The one window for a duplicate: the transport accepted a mail and the process died before
+//! its outcome was written; after the lease lapses that one mail is sent again.
 
-use super::{sqlite::SqliteLedger, Outcome, Progress};
+use super::{DeliveryLedger, Outcome, Progress};
 use crate::{
     mail::{MailError, Mailer},
     newsletter_issue::Issue,
@@ -13,6 +15,7 @@ use app::{
     store::{SharedStore, StoreError},
     subscriber_email::SubscriberEmail,
 };
+use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 
 /// Deliveries claimed at a time.
@@ -22,45 +25,90 @@ const LEASE: Duration = Duration::minutes(5);
 /// A delivery the transport keeps refusing for now is given up after this many tries.
 const MAX_ATTEMPTS: u32 = 5;
 
+/// Waiting between tries: 1, 2, 4, 8 minutes.
+fn backoff(attempts: u32) -> Duration {
+    Duration::minutes(1 << attempts.saturating_sub(1).min(3))
+}
+
+/// The send rate limit (`STORIES_SEND_RATE`, mails per second; SES accounts have one): every
+/// mail this process sends waits for its slot. Shared by every issue the process sends.
+pub struct Pace {
+    interval: Option<std::time::Duration>,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    /// `per_second` of `None` (or not a positive number) sends as fast as the transport takes.
+    pub fn new(per_second: Option<f64>) -> Self {
+        let interval = per_second
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .map(|rate| std::time::Duration::from_secs_f64(1.0 / rate));
+        Self {
+            interval,
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
 pub struct Sender<'a> {
-    pub ledger: &'a SqliteLedger,
+    pub ledger: &'a dyn DeliveryLedger,
     pub store: &'a SharedStore,
     pub mailer: &'a Mailer,
     pub issue: &'a Issue,
     pub public_url: &'a str,
-}
-
-/// Waiting between tries: 1, 2, 4, 8 minutes.
-fn backoff(attempts: u32) -> Duration {
-    Duration::minutes(1 << attempts.saturating_sub(1).min(3))
+    pub pace: &'a Pace,
 }
 
 impl Sender<'_> {
     /// Sends until every delivery is done, calling `report` after each batch. Deliveries waiting
     /// for a retry are waited for.
     pub async fn run(&self, mut report: impl FnMut(&Progress)) -> Result<Progress, StoreError> {
+        loop {
+            let progress = self.drain(None, &mut report).await?;
+            if progress.done() {
+                return Ok(progress);
+            }
+            // Retries (or another worker's leases) are not due yet.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Sends what is due now (stopping at `deadline`, if any, between batches), calling `report`
+    /// after each batch: where the issue stands then.
+    pub async fn drain(
+        &self,
+        deadline: Option<Instant>,
+        report: &mut impl FnMut(&Progress),
+    ) -> Result<Progress, StoreError> {
         let slug = &self.issue.slug;
         loop {
             let now = OffsetDateTime::now_utc();
             let claimed = self.ledger.claim(slug, BATCH, now, now + LEASE).await?;
-            if claimed.is_empty() {
-                let progress = self.ledger.progress(slug).await?.unwrap_or_default();
-                report(&progress);
-                if progress.done() {
-                    return Ok(progress);
-                }
-                // Retries (or another worker's leases) are not due yet.
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
+            let nothing_due = claimed.is_empty();
             for delivery in claimed {
+                self.pace.wait().await;
                 let outcome = self.send_one(&delivery.email, delivery.attempts).await;
                 self.ledger
                     .record(slug, &delivery.email_key, &outcome)
                     .await?;
             }
-            if let Some(progress) = self.ledger.progress(slug).await? {
-                report(&progress);
+            let progress = self.ledger.progress(slug).await?.unwrap_or_default();
+            report(&progress);
+            if nothing_due || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok(progress);
             }
         }
     }
@@ -109,5 +157,21 @@ mod tests {
     fn retries_back_off_and_stop_growing() {
         let minutes: Vec<i64> = (1..=6).map(|a| backoff(a).whole_minutes()).collect();
         assert_eq!(minutes, [1, 2, 4, 8, 8, 8]);
+    }
+
+    #[tokio::test]
+    async fn a_send_rate_spaces_the_mails() {
+        let pace = Pace::new(Some(100.0));
+        let started = std::time::Instant::now();
+        for _ in 0..5 {
+            pace.wait().await;
+        }
+        // The first goes at once, each of the other four 10 ms after the one before.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(40));
+        let unlimited = Pace::new(None);
+        for rate in [Some(0.0), Some(f64::NAN), Some(-1.0)] {
+            assert!(Pace::new(rate).interval.is_none());
+        }
+        unlimited.wait().await;
     }
 }

@@ -2,7 +2,7 @@
 //! database. Every change runs in the single writer, so a claim and the writes it races with are
 //! one after the other.
 
-use super::{Claimed, IssueRecord, Outcome, Progress, Started};
+use super::{Claimed, DeliveryLedger, IssueRecord, Outcome, Progress, Started};
 use crate::embedded_db::{DbError, EmbeddedDb};
 use app::store::StoreError;
 use rusqlite::{params, OptionalExtension};
@@ -27,10 +27,39 @@ impl SqliteLedger {
     pub fn new(db: EmbeddedDb) -> Self {
         Self { db }
     }
+}
 
-    /// Starts the issue unless it was started before: records it and queues one delivery per
-    /// subscriber confirmed now, in one transaction.
-    pub async fn start(&self, issue: &IssueRecord) -> Result<Started, StoreError> {
+/// An issue's row: its record and counts.
+const ISSUE_COLUMNS: &str =
+    "slug, subject, started_at, started_by, queued, sending, sent, failed, skipped";
+
+fn issue_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(IssueRecord, Progress)> {
+    let count = |i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+    };
+    let started_at: String = row.get(2)?;
+    Ok((
+        IssueRecord {
+            slug: row.get(0)?,
+            subject: row.get(1)?,
+            started_at: OffsetDateTime::parse(&started_at, &Rfc3339)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            started_by: row.get(3)?,
+        },
+        Progress {
+            queued: count(4)?,
+            sending: count(5)?,
+            sent: count(6)?,
+            failed: count(7)?,
+            skipped: count(8)?,
+        },
+    ))
+}
+
+#[async_trait::async_trait]
+impl DeliveryLedger for SqliteLedger {
+    /// One transaction: the issue is recorded and its deliveries queued, or neither.
+    async fn start(&self, issue: &IssueRecord) -> Result<Started, StoreError> {
         let issue = issue.clone();
         self.db
             .write(move |conn| {
@@ -46,24 +75,12 @@ impl SqliteLedger {
                         issue.started_by
                     ])?;
                 if started == 0 {
-                    let before = conn
-                        .prepare_cached(
-                            "SELECT subject, started_at, started_by FROM issues WHERE slug = ?1",
-                        )?
-                        .query_row(params![issue.slug], |row| {
-                            Ok((
-                                row.get::<_, String>(0)?,
-                                row.get::<_, String>(1)?,
-                                row.get::<_, String>(2)?,
-                            ))
-                        })?;
-                    return Ok(Started::Already(IssueRecord {
-                        slug: issue.slug,
-                        subject: before.0,
-                        started_at: OffsetDateTime::parse(&before.1, &Rfc3339)
-                            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                        started_by: before.2,
-                    }));
+                    let (before, _) = conn
+                        .prepare_cached(&format!(
+                            "SELECT {ISSUE_COLUMNS} FROM issues WHERE slug = ?1"
+                        ))?
+                        .query_row(params![issue.slug], issue_row)?;
+                    return Ok(Started::Already(before));
                 }
                 let queued = conn
                     .prepare_cached(
@@ -71,6 +88,8 @@ impl SqliteLedger {
                          SELECT ?1, email_key FROM subscribers WHERE status = 'confirmed'",
                     )?
                     .execute(params![issue.slug])?;
+                conn.prepare_cached("UPDATE issues SET queued = ?2 WHERE slug = ?1")?
+                    .execute(params![issue.slug, queued as i64])?;
                 Ok(Started::New {
                     queued: queued as u64,
                 })
@@ -79,10 +98,7 @@ impl SqliteLedger {
             .map_err(unavailable)
     }
 
-    /// Claims up to `limit` deliveries that are due (queued and past their retry time, or
-    /// sending with a lapsed lease) for a worker, leased until `lease_until`. Deliveries to
-    /// subscribers no longer confirmed are marked skipped instead.
-    pub async fn claim(
+    async fn claim(
         &self,
         slug: &str,
         limit: u32,
@@ -127,8 +143,7 @@ impl SqliteLedger {
             .map_err(unavailable)
     }
 
-    /// Records how a claimed delivery ended.
-    pub async fn record(
+    async fn record(
         &self,
         slug: &str,
         email_key: &str,
@@ -155,9 +170,7 @@ impl SqliteLedger {
         Ok(())
     }
 
-    /// Queues the issue's failed deliveries again (a fresh count of tries); how many. Those
-    /// that were sent stay sent.
-    pub async fn requeue_failed(&self, slug: &str) -> Result<u64, StoreError> {
+    async fn requeue_failed(&self, slug: &str) -> Result<u64, StoreError> {
         let slug = slug.to_owned();
         self.db
             .write(move |conn| {
@@ -172,36 +185,29 @@ impl SqliteLedger {
             .map_err(unavailable)
     }
 
-    /// Where the issue's deliveries stand; `None` if it was never started.
-    pub async fn progress(&self, slug: &str) -> Result<Option<Progress>, StoreError> {
+    async fn progress(&self, slug: &str) -> Result<Option<Progress>, StoreError> {
         let slug = slug.to_owned();
         self.db
             .with_conn(move |conn| {
-                let known = conn
-                    .prepare_cached("SELECT 1 FROM issues WHERE slug = ?1")?
-                    .query_row(params![slug], |_| Ok(()))
-                    .optional()?;
-                if known.is_none() {
-                    return Ok(None);
-                }
-                let mut statement = conn.prepare_cached(
-                    "SELECT state, count(*) FROM deliveries WHERE slug = ?1 GROUP BY state",
-                )?;
-                let mut progress = Progress::default();
-                for row in statement.query_map(params![slug], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                })? {
-                    let (state, n) = row?;
-                    let n = u64::try_from(n).unwrap_or(0);
-                    match state.as_str() {
-                        "queued" => progress.queued = n,
-                        "sending" => progress.sending = n,
-                        "sent" => progress.sent = n,
-                        "failed" => progress.failed = n,
-                        _ => progress.skipped = n,
-                    }
-                }
-                Ok(Some(progress))
+                conn.prepare_cached(&format!(
+                    "SELECT {ISSUE_COLUMNS} FROM issues WHERE slug = ?1"
+                ))?
+                .query_row(params![slug], issue_row)
+                .optional()
+                .map(|found| found.map(|(_, progress)| progress))
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn issues(&self) -> Result<Vec<(IssueRecord, Progress)>, StoreError> {
+        self.db
+            .with_conn(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {ISSUE_COLUMNS} FROM issues ORDER BY started_at DESC, slug"
+                ))?
+                .query_map([], issue_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await
             .map_err(unavailable)
@@ -363,5 +369,33 @@ mod tests {
             .await
             .unwrap();
         assert!(ledger.progress("cold").await.unwrap().unwrap().done());
+    }
+
+    #[tokio::test]
+    async fn counts_follow_every_change_and_an_erased_subscriber_leaves_the_ledger() {
+        let (_dir, store, ledger) = ledger_with(&["a@x.org", "b@x.org", "c@x.org"]).await;
+        ledger.start(&issue("cold")).await.unwrap();
+        ledger.start(&issue("warm")).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let claimed = ledger
+            .claim("cold", 2, now, now + Duration::minutes(5))
+            .await
+            .unwrap();
+        ledger
+            .record("cold", &claimed[0].email_key, &Outcome::Sent)
+            .await
+            .unwrap();
+        let progress = ledger.progress("cold").await.unwrap().unwrap();
+        assert_eq!(
+            (progress.queued, progress.sending, progress.sent),
+            (1, 1, 1)
+        );
+        store.erase(&email(&claimed[0].email_key)).await.unwrap();
+        let issues = ledger.issues().await.unwrap();
+        let slugs: Vec<_> = issues.iter().map(|(r, _)| r.slug.as_str()).collect();
+        assert_eq!(slugs, ["cold", "warm"], "same start time: by slug");
+        assert_eq!(issues[0].1.total(), 2, "the erased address is gone");
+        assert_eq!(issues[0].1.sent, 0);
+        assert_eq!(issues[1].1.queued, 2);
     }
 }

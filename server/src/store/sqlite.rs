@@ -440,6 +440,9 @@ impl SubscriberStore for SqliteStore {
             .write(move |conn| {
                 conn.prepare_cached("DELETE FROM consent_events WHERE email_key = ?1")?
                     .execute(params![key])?;
+                // Which issues they were sent goes too.
+                conn.prepare_cached("DELETE FROM deliveries WHERE email_key = ?1")?
+                    .execute(params![key])?;
                 let erased = conn
                     .prepare_cached("DELETE FROM subscribers WHERE email_key = ?1")?
                     .execute(params![key])?;
