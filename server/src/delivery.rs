@@ -10,6 +10,9 @@
 //! Both keep each issue's counts per state as deliveries change, so progress is one read however
 //! long the list.
 
+#[cfg(test)]
+pub mod contract;
+pub mod dynamodb;
 pub mod sender;
 pub mod sqlite;
 
@@ -56,19 +59,22 @@ pub trait DeliveryLedger: Send + Sync + 'static {
 
 pub type SharedLedger = Arc<dyn DeliveryLedger>;
 
-/// The ledger of the store the settings name.
+/// The ledger of the store the settings name; `subscribers` is that store (deliveries are
+/// queued from its list).
 pub async fn from_settings(
     backends: &crate::cli::BackendArgs,
     resources: &crate::resources::Resources,
+    subscribers: app::store::SharedStore,
 ) -> anyhow::Result<SharedLedger> {
     Ok(match backends.store {
         crate::cli::StoreKind::Embedded => Arc::new(sqlite::SqliteLedger::new(
             resources.embedded_db().await?.clone(),
         )),
-        crate::cli::StoreKind::Dynamodb => anyhow::bail!(
-            "sending issues works on the embedded store for now: DynamoDB's delivery ledger is \
-             not built yet"
-        ),
+        crate::cli::StoreKind::Dynamodb => {
+            let client = aws_sdk_dynamodb::Client::new(resources.aws_config().await?);
+            let table = crate::store::DynamoDbStore::unchecked(client, &backends.table);
+            Arc::new(dynamodb::DynamoDbLedger::new(table, subscribers)?)
+        }
     })
 }
 

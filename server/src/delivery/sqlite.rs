@@ -218,8 +218,20 @@ impl DeliveryLedger for SqliteLedger {
 mod tests {
     use super::*;
     use crate::store::{contract::email, SqliteStore};
-    use app::store::{NewSubscription, SubscriberStore, Unsubscriber};
+    use app::store::{NewSubscription, SubscriberStore};
     use time::Duration;
+
+    crate::delivery::contract::ledger_contract! {
+        fresh: async {
+            let dir = tempfile::tempdir().unwrap();
+            let db = EmbeddedDb::open(dir.path()).unwrap();
+            let store: app::store::SharedStore = std::sync::Arc::new(SqliteStore::new(db.clone()));
+            let ledger: crate::delivery::SharedLedger =
+                std::sync::Arc::new(SqliteLedger::new(db.clone()));
+            let other: crate::delivery::SharedLedger = std::sync::Arc::new(SqliteLedger::new(db));
+            (dir, store, ledger, other)
+        },
+    }
 
     async fn ledger_with(confirmed: &[&str]) -> (tempfile::TempDir, SqliteStore, SqliteLedger) {
         let dir = tempfile::tempdir().unwrap();
@@ -248,127 +260,6 @@ mod tests {
             started_at: OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap(),
             started_by: "ada".into(),
         }
-    }
-
-    #[tokio::test]
-    async fn an_issue_starts_once_with_every_confirmed_subscriber_queued() {
-        let (_dir, _store, ledger) = ledger_with(&["a@x.org", "b@x.org", "c@x.org"]).await;
-        assert_eq!(ledger.progress("cold").await.unwrap(), None);
-        assert_eq!(
-            ledger.start(&issue("cold")).await.unwrap(),
-            Started::New { queued: 3 }
-        );
-        let again = IssueRecord {
-            started_by: "grace".into(),
-            ..issue("cold")
-        };
-        assert_eq!(
-            ledger.start(&again).await.unwrap(),
-            Started::Already(issue("cold"))
-        );
-        let progress = ledger.progress("cold").await.unwrap().unwrap();
-        assert_eq!((progress.queued, progress.total()), (3, 3));
-    }
-
-    #[tokio::test]
-    async fn claims_lease_batches_and_a_lapsed_lease_is_claimed_again() {
-        let (_dir, _store, ledger) = ledger_with(&["a@x.org", "b@x.org", "c@x.org"]).await;
-        ledger.start(&issue("cold")).await.unwrap();
-        let now = OffsetDateTime::now_utc();
-        let lease = now + Duration::minutes(5);
-        let first = ledger.claim("cold", 2, now, lease).await.unwrap();
-        let second = ledger.claim("cold", 2, now, lease).await.unwrap();
-        assert_eq!(
-            (first.len(), second.len()),
-            (2, 1),
-            "no delivery claimed twice"
-        );
-        assert!(first
-            .iter()
-            .all(|c| c.attempts == 1 && c.email.ends_with("@x.org")));
-        assert!(ledger
-            .claim("cold", 10, now, lease)
-            .await
-            .unwrap()
-            .is_empty());
-        // The worker that holds `second` died: after its lease, another worker takes it over.
-        let later = lease + Duration::seconds(1);
-        let retaken = ledger
-            .claim("cold", 10, later, later + Duration::minutes(5))
-            .await
-            .unwrap();
-        assert_eq!(retaken.len(), 3, "every unfinished lease lapsed");
-        assert!(retaken.iter().all(|c| c.attempts == 2));
-    }
-
-    #[tokio::test]
-    async fn outcomes_are_recorded_retries_wait_and_unsubscribes_are_honoured() {
-        let (_dir, store, ledger) =
-            ledger_with(&["a@x.org", "b@x.org", "c@x.org", "d@x.org"]).await;
-        ledger.start(&issue("cold")).await.unwrap();
-        let now = OffsetDateTime::now_utc();
-        let lease = now + Duration::minutes(5);
-        let claimed = ledger.claim("cold", 3, now, lease).await.unwrap();
-        let key = |i: usize| claimed[i].email_key.clone();
-        ledger
-            .record("cold", &key(0), &Outcome::Sent)
-            .await
-            .unwrap();
-        ledger
-            .record("cold", &key(1), &Outcome::Failed("550 no such user".into()))
-            .await
-            .unwrap();
-        let retry_at = now + Duration::minutes(1);
-        ledger
-            .record(
-                "cold",
-                &key(2),
-                &Outcome::Retry {
-                    after: retry_at,
-                    reason: "421 busy".into(),
-                },
-            )
-            .await
-            .unwrap();
-        // The fourth leaves the list before its turn.
-        let left: Vec<_> = ["a@x.org", "b@x.org", "c@x.org", "d@x.org"]
-            .into_iter()
-            .filter(|address| !claimed.iter().any(|c| c.email_key == *address))
-            .collect();
-        store
-            .unsubscribe(
-                Unsubscriber::Address(&email(left[0])),
-                now,
-                "one-click unsubscribe",
-                None,
-            )
-            .await
-            .unwrap();
-        assert!(ledger
-            .claim("cold", 10, now, lease)
-            .await
-            .unwrap()
-            .is_empty());
-        let progress = ledger.progress("cold").await.unwrap().unwrap();
-        assert_eq!(
-            (
-                progress.sent,
-                progress.failed,
-                progress.queued,
-                progress.skipped
-            ),
-            (1, 1, 1, 1)
-        );
-        assert!(!progress.done());
-        // The retry is due at its time.
-        let retried = ledger.claim("cold", 10, retry_at, lease).await.unwrap();
-        assert_eq!(retried.len(), 1);
-        assert_eq!(retried[0].email_key, key(2));
-        ledger
-            .record("cold", &key(2), &Outcome::Sent)
-            .await
-            .unwrap();
-        assert!(ledger.progress("cold").await.unwrap().unwrap().done());
     }
 
     #[tokio::test]

@@ -69,16 +69,43 @@ impl DynamoDbStore {
         keys: Vec<String>,
     ) -> Result<HashMap<String, i64>, StoreError> {
         let mut values = HashMap::new();
+        for item in self.batch_get(&keys, None).await? {
+            let key = string_attribute(&item, KEY_ATTRIBUTE)?.to_owned();
+            let attribute = if key == COUNTER_KEY {
+                LEGACY_COUNTER_ATTRIBUTE
+            } else {
+                COUNT_ATTRIBUTE
+            };
+            values.insert(key, optional_number(&item, attribute)?.unwrap_or(0));
+        }
+        Ok(values)
+    }
+
+    /// The items with these keys that exist (strongly consistent), in one round of
+    /// BatchGetItem calls (100 keys each), in no particular order. `projection` is a projection
+    /// expression and the attribute names it uses.
+    pub(crate) async fn batch_get(
+        &self,
+        keys: &[String],
+        projection: Option<(&str, &[(&str, &str)])>,
+    ) -> Result<Vec<Item>, StoreError> {
         let batches = keys.chunks(100).map(|chunk| {
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(
+                    chunk
+                        .iter()
+                        .map(|key| HashMap::from([(KEY_ATTRIBUTE.to_owned(), s(key))]))
+                        .collect(),
+                ))
+                .consistent_read(true);
+            if let Some((expression, names)) = projection {
+                request = request.projection_expression(expression);
+                for (name, attribute) in names {
+                    request = request.expression_attribute_names(*name, *attribute);
+                }
+            }
             let mut wanted = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(
-                        chunk
-                            .iter()
-                            .map(|key| HashMap::from([(KEY_ATTRIBUTE.to_owned(), s(key))]))
-                            .collect(),
-                    ))
-                    .consistent_read(true)
+                request
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.into())),
             );
@@ -103,7 +130,7 @@ impl DynamoDbStore {
                     {
                         if attempts >= MAX_ATTEMPTS {
                             return Err(StoreError::Unavailable(
-                                "DynamoDB kept counters unread".into(),
+                                "DynamoDB kept items unread".into(),
                             ));
                         }
                         tokio::time::sleep(Duration::from_millis(20 << attempts.min(5))).await;
@@ -113,18 +140,11 @@ impl DynamoDbStore {
                 Ok::<_, StoreError>(found)
             }
         });
-        for items in futures::future::try_join_all(batches).await? {
-            for item in items {
-                let key = string_attribute(&item, KEY_ATTRIBUTE)?.to_owned();
-                let attribute = if key == COUNTER_KEY {
-                    LEGACY_COUNTER_ATTRIBUTE
-                } else {
-                    COUNT_ATTRIBUTE
-                };
-                values.insert(key, optional_number(&item, attribute)?.unwrap_or(0));
-            }
-        }
-        Ok(values)
+        Ok(futures::future::try_join_all(batches)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// Counts the subscribers per status with a full scan and rewrites every counter to match.

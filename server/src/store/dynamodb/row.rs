@@ -181,31 +181,31 @@ fn parse_event(value: &AttributeValue) -> Result<ConsentEvent, StoreError> {
     })
 }
 
-pub(super) fn format_time(at: OffsetDateTime) -> String {
+pub(crate) fn format_time(at: OffsetDateTime) -> String {
     // RFC 3339 formatting of a UTC time fails only for years outside 0..=9999.
     at.to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
         .unwrap_or_else(|_| "0000-01-01T00:00:00Z".into())
 }
 
-pub(super) fn s(value: &str) -> AttributeValue {
+pub(crate) fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
-pub(super) fn n(value: i64) -> AttributeValue {
+pub(crate) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-pub(super) fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
+pub(crate) fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(Box::new(err))
 }
 
-pub(super) fn string_attribute<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+pub(crate) fn string_attribute<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     optional_string(item, name)?
         .ok_or_else(|| StoreError::Corrupt(format!("attribute {name:?} is missing").into()))
 }
 
-pub(super) fn optional_string<'a>(
+pub(crate) fn optional_string<'a>(
     item: &'a Item,
     name: &str,
 ) -> Result<Option<&'a str>, StoreError> {
@@ -218,7 +218,7 @@ pub(super) fn optional_string<'a>(
     }
 }
 
-pub(super) fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+pub(crate) fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
     match item.get(name) {
         None => Ok(None),
         Some(AttributeValue::N(value)) => value.parse().map(Some).map_err(|e| {
@@ -230,7 +230,7 @@ pub(super) fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, St
     }
 }
 
-pub(super) fn optional_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(crate) fn optional_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     optional_string(item, name)?
         .map(|text| {
             OffsetDateTime::parse(text, &Rfc3339)
