@@ -112,6 +112,8 @@ export default defineConfig({
         LEPTOS_SITE_ROOT: path.join(root, "target/site"),
         STORIES_DATA_DIR: doubleOptInDataDir,
         STORIES_DOUBLE_OPT_IN: "true",
+        // Issues need the site's address for their links.
+        STORIES_PUBLIC_URL: doubleOptInURL,
         STORIES_SUBSCRIBE_LIMIT: "0",
         RUST_LOG: "warn",
       },

@@ -11,6 +11,9 @@ pub const SIGNED_ENDPOINTS: &[&str] = &[
     "/api/subscribers/unsubscribe",
     "/api/subscribers/erase",
     EXPORT_PATH,
+    crate::issue_desk::ISSUES_PATH,
+    crate::issue_desk::SEND_PATH,
+    crate::issue_desk::PREVIEW_PATH,
 ];
 
 /// The list as CSV (the server crate's `subscriber_export`; `status` and `search` as for the

@@ -6,6 +6,7 @@ pub mod api_client;
 pub mod auth;
 pub mod credentials;
 pub mod error;
+pub mod issue_desk;
 pub mod mail_links;
 pub mod page_location;
 pub mod session;

@@ -180,7 +180,7 @@ test("an admin filters, searches, unsubscribes, deletes with a confirm step, and
 
   // Unsubscribe one: its row says so, and the status filter finds it.
   await rows.filter({ hasText: leave }).getByRole("button", { name: "Unsubscribe" }).click();
-  await expect(page.locator(".admin-notice")).toHaveText(`${leave} is unsubscribed.`);
+  await expect(page.locator(".subscriber-notice")).toHaveText(`${leave} is unsubscribed.`);
   await expect(rows.filter({ hasText: leave }).locator("td").nth(1)).toHaveText("Unsubscribed");
   await page.getByLabel("Show").selectOption("unsubscribed");
   await expect(rows).toHaveCount(1);
@@ -196,7 +196,7 @@ test("an admin filters, searches, unsubscribes, deletes with a confirm step, and
   await expect(doomed.getByRole("button", { name: "Delete…" })).toBeVisible();
   await doomed.getByRole("button", { name: "Delete…" }).click();
   await doomed.getByRole("button", { name: "Erase" }).click();
-  await expect(page.locator(".admin-notice")).toHaveText(`Every record of ${erase} is erased.`);
+  await expect(page.locator(".subscriber-notice")).toHaveText(`Every record of ${erase} is erased.`);
   await expect(rows).toHaveCount(2);
 
   // Export: a CSV download of what is shown (here: the search).

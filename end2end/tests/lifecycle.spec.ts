@@ -12,17 +12,26 @@ failOnPageErrors();
 
 const CHECK_INBOX = "Almost done: check your inbox to confirm your subscription.";
 
-/** The text of the mail sent to `to` (quoted-printable decoded), once it is in the outbox. */
+const OUTBOX = path.join(process.env.E2E_DOUBLE_OPT_IN_DATA_DIR ?? "", "outbox");
+
+/** Every mail in the outbox to `to` whose headers include `header` (raw text). */
+function mailsTo(to: string, header = ""): string[] {
+  const files = fs.existsSync(OUTBOX) ? fs.readdirSync(OUTBOX).filter((f) => f.endsWith(".eml")) : [];
+  return files
+    .map((file) => fs.readFileSync(path.join(OUTBOX, file), "utf8"))
+    .filter((text) => {
+      const head = text.split("\r\n\r\n")[0];
+      return head.includes(`To: ${to}\r\n`) && head.includes(header);
+    });
+}
+
+/** The text of the confirmation mail sent to `to` (quoted-printable decoded), once it is in the
+ * outbox. */
 async function mailTo(to: string): Promise<string> {
-  const outbox = path.join(process.env.E2E_DOUBLE_OPT_IN_DATA_DIR ?? "", "outbox");
   let found = "";
   await expect
     .poll(() => {
-      const files = fs.existsSync(outbox) ? fs.readdirSync(outbox).filter((f) => f.endsWith(".eml")) : [];
-      for (const file of files) {
-        const text = fs.readFileSync(path.join(outbox, file), "utf8");
-        if (text.includes(`To: ${to}\r\n`)) found = text;
-      }
+      found = mailsTo(to, "Subject: Confirm your subscription")[0] ?? "";
       return found !== "";
     })
     .toBe(true);
@@ -43,12 +52,16 @@ function linkIn(mail: string, path: string): string {
   return parsed.pathname + parsed.search;
 }
 
-async function adminSees(page: Page, email: string, status: string): Promise<void> {
+async function logIn(page: Page): Promise<void> {
   await open(page, "/login");
   await page.getByLabel("Username").fill(ADMIN_USER);
   await page.getByLabel("Password").fill(ADMIN_PASSWORD);
   await page.getByRole("button", { name: "Submit" }).click();
   await expect(page).toHaveURL(/\/admin$/);
+}
+
+async function adminSees(page: Page, email: string, status: string): Promise<void> {
+  await logIn(page);
   const search = page.getByLabel("Address contains");
   await expect(search).toBeEnabled();
   await search.fill(email);
@@ -115,10 +128,68 @@ test("the admin unsubscribes a pending address (the lifecycle's admin view)", as
   await adminSees(page, email, "Pending");
   const row = page.locator("table.subscribers tbody tr", { hasText: email });
   await row.getByRole("button", { name: "Unsubscribe" }).click();
-  await expect(page.locator(".admin-notice")).toHaveText(`${email} is unsubscribed.`);
+  await expect(page.locator(".subscriber-notice")).toHaveText(`${email} is unsubscribed.`);
   await expect(row.locator("td").nth(1)).toHaveText("Unsubscribed");
   // Its confirmation link no longer confirms.
   await open(page, linkIn(await mailTo(email), "/confirm?token="));
   await page.getByRole("button", { name: "Confirm subscription" }).click();
   await expect(page.getByRole("heading", { level: 1, name: "This link does not work" })).toBeVisible();
+});
+
+test("the admin previews a story, sends it to the confirmed list, and watches it go out", async ({ page }) => {
+  const TITLE = "Serverless Computing Takes Over the World!";
+  // Two confirmed readers and one who never confirmed.
+  const confirmed = [uniqueEmail("issue-a"), uniqueEmail("issue-b")];
+  const pending = uniqueEmail("issue-pending");
+  for (const email of [...confirmed, pending]) {
+    await open(page, "/");
+    await subscribe(page, email);
+    await expect(page.getByRole("status")).toHaveText(CHECK_INBOX);
+  }
+  for (const email of confirmed) {
+    await open(page, linkIn(await mailTo(email), "/confirm?token="));
+    await page.getByRole("button", { name: "Confirm subscription" }).click();
+    await expect(page.getByRole("heading", { level: 1, name: "Subscription confirmed" })).toBeVisible();
+  }
+
+  await logIn(page);
+  await expect(page.getByRole("heading", { level: 2, name: "Newsletter" })).toBeVisible();
+  const story = page.locator(".issue-list li", { has: page.getByRole("heading", { level: 3, name: TITLE }) });
+  // A preview first, to an address of the admin's choosing.
+  const me = uniqueEmail("issue-preview");
+  const previewTo = page.getByLabel("Previews go to");
+  await expect(previewTo).toBeEnabled();
+  await previewTo.fill(me);
+  await story.getByRole("button", { name: "Send a preview" }).click();
+  await expect(page.locator(".issue-notice")).toHaveText(`A preview is on its way to ${me}.`);
+  await expect.poll(() => mailsTo(me, `Subject: [Preview] ${TITLE}`).length).toBe(1);
+
+  // Send: the button says to how many, and a second press confirms.
+  const ask = story.getByRole("button", { name: /^Send to \d+ confirmed subscribers?…$/ });
+  await expect(ask).toBeEnabled();
+  const n = Number((await ask.textContent())?.match(/\d+/)?.[0]);
+  expect(n).toBeGreaterThanOrEqual(confirmed.length);
+  await ask.click();
+  await expect(story.getByRole("group", { name: "Confirm sending" })).toContainText(`to ${n} confirmed`);
+  await story.getByRole("button", { name: "Send now" }).click();
+  await expect(page.locator(".issue-notice")).toHaveText(`Sending to ${n} confirmed subscribers.`);
+  // The page reads the progress again until it is done.
+  await expect(story.getByRole("status")).toHaveText(
+    new RegExp(`^Sent: ${n} of ${n} delivered, 0 failed, 0 left the list, 0 to go\\.$`),
+  );
+  await expect(story.getByRole("button", { name: /confirmed subscriber/ })).toHaveCount(0);
+
+  // Each confirmed reader got one copy with their own unsubscribe link; the pending one none.
+  for (const email of confirmed) {
+    const copies = mailsTo(email, `Subject: ${TITLE}`);
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click$/m);
+    expect(copies[0]).toMatch(/^List-Id: /m);
+  }
+  expect(mailsTo(pending, `Subject: ${TITLE}`)).toHaveLength(0);
+
+  // Read afresh, the story shows its issue and offers no second send.
+  await page.reload();
+  await expect(story.getByRole("status")).toHaveText(/^Sent: /);
+  await expect(story.getByRole("button", { name: /confirmed subscriber/ })).toHaveCount(0);
 });

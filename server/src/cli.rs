@@ -208,6 +208,17 @@ pub struct ListArgs {
     /// an SES account's sending rate. Default: as fast as the mail transport takes them.
     #[arg(long, env = "STORIES_SEND_RATE", value_parser = parse_send_rate, global = true)]
     pub send_rate: Option<f64>,
+
+    /// Seconds before a newsletter mail the relay turned away for now (4xx, throttling) is
+    /// tried again; each further try waits twice as long (up to 8 times this), 5 tries in all.
+    #[arg(
+        long,
+        env = "STORIES_SEND_RETRY_AFTER",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..=3600),
+        global = true
+    )]
+    pub send_retry_after: u32,
 }
 
 /// A positive number of mails per second.

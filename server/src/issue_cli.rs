@@ -29,6 +29,7 @@ pub async fn run(
         catalog,
         list.public_url.clone(),
         list.send_rate,
+        list.send_retry_after,
     );
     let failed = |err: crate::newsletter::NewsletterError| anyhow::anyhow!(describe(&err));
     match command {

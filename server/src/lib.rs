@@ -17,6 +17,7 @@ pub mod embedded_db;
 pub mod http_server;
 pub mod http_stack;
 pub mod identity;
+pub mod issue_api;
 pub mod issue_cli;
 pub mod lambda;
 pub mod mail;

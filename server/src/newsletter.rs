@@ -61,6 +61,7 @@ pub struct Newsletter {
     /// Required to make issues (their links are absolute).
     public_url: Option<String>,
     pace: Pace,
+    retry_after: time::Duration,
     /// Wakes the worker when an issue starts.
     wake: tokio::sync::Notify,
 }
@@ -73,6 +74,7 @@ impl Newsletter {
         catalog: SharedCatalog,
         public_url: Option<String>,
         send_rate: Option<f64>,
+        retry_after_secs: u32,
     ) -> Self {
         Self {
             ledger,
@@ -81,6 +83,7 @@ impl Newsletter {
             catalog,
             public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
             pace: Pace::new(send_rate),
+            retry_after: time::Duration::seconds(i64::from(retry_after_secs)),
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -210,6 +213,7 @@ impl Newsletter {
             issue,
             public_url: self.public_url()?,
             pace: &self.pace,
+            retry_after: self.retry_after,
         })
     }
 

@@ -6,9 +6,10 @@ use crate::{
     client_address::{self, TrustedProxies},
     content, cors, credential_key, csp,
     http_server::{self, ConnectionLimits},
-    http_stack, identity,
+    http_stack, identity, issue_api,
     mail::Mailer,
     mail_links_api,
+    newsletter::Newsletter,
     page_cache::{self, PageCache},
     resources::Resources,
     signed_api::{self, SignedApi},
@@ -160,13 +161,28 @@ async fn build_router(
     let mailer = Arc::new(Mailer::from_settings(&settings.mail, &resources).await?);
     let subscriptions = Arc::new(Subscriptions::new(
         Arc::clone(&store),
-        mailer,
+        Arc::clone(&mailer),
         list_settings(settings, bound),
     ));
     tokio::spawn(Arc::clone(&subscriptions).remove_expired_periodically());
+    let catalog = Arc::new(catalog);
+    let ledger = crate::delivery::from_settings(backends, &resources, Arc::clone(&store)).await?;
+    let newsletter = Arc::new(Newsletter::new(
+        ledger,
+        Arc::clone(&store),
+        mailer,
+        Arc::clone(&catalog),
+        settings.list.public_url.clone(),
+        settings.list.send_rate,
+        settings.list.send_retry_after,
+    ));
+    if bound.is_some() {
+        // A long-running server delivers issues itself (Lambda has no background).
+        tokio::spawn(Arc::clone(&newsletter).deliver_forever());
+    }
     let services = Services {
         store,
-        catalog: Arc::new(catalog),
+        catalog,
         identity: identity.provider,
         minter: Arc::new(CredentialMinter::new(key)),
         throttle: Arc::new(LoginThrottle::new(Limits::default())),
@@ -180,6 +196,7 @@ async fn build_router(
         subscribe_limit: SubscribeLimit::new(settings.serve.subscribe_limit),
         trusted_proxies: Arc::new(TrustedProxies(settings.serve.trusted_proxies.clone())),
         subscriptions,
+        newsletter,
     });
     let router = router(
         state,
@@ -270,6 +287,15 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
         .route(
             app::admin::EXPORT_PATH,
             get(crate::subscriber_export::export),
+        )
+        .route(app::issue_desk::ISSUES_PATH, get(issue_api::desk))
+        .route(
+            app::issue_desk::SEND_PATH,
+            axum::routing::post(issue_api::send),
+        )
+        .route(
+            app::issue_desk::PREVIEW_PATH,
+            axum::routing::post(issue_api::preview),
         )
         .route("/.well-known/jwks.json", get(jwks))
         .route("/post/{slug}", get(add_trailing_slash))

@@ -22,6 +22,8 @@ pub struct ServerState {
     pub trusted_proxies: Arc<crate::client_address::TrustedProxies>,
     /// Subscribe, confirm, unsubscribe (the store's transitions and the mail they send).
     pub subscriptions: Arc<crate::subscriptions::Subscriptions>,
+    /// Newsletter issues: starting them, previews, progress (its worker delivers them).
+    pub newsletter: Arc<crate::newsletter::Newsletter>,
 }
 
 impl AppState {

@@ -27,7 +27,7 @@ enum View {
     Failed(String),
 }
 
-enum Failure {
+pub(super) enum Failure {
     /// The ID token is no good any more: sign out.
     SignedOut,
     Message(String),
@@ -61,7 +61,7 @@ async fn ensure_credentials(token: &str, renew: bool) -> Result<CredentialsForId
 
 /// Makes a signed call with credentials for the stored session, renewing them once if the
 /// server says they expired.
-async fn signed_call<T, Call, Answer>(token: &str, call: Call) -> Result<T, Failure>
+pub(super) async fn signed_call<T, Call, Answer>(token: &str, call: Call) -> Result<T, Failure>
 where
     Call: Fn(SigningIdentity) -> Answer,
     Answer: std::future::Future<Output = Result<T, ApiError>>,
@@ -83,6 +83,21 @@ where
             Err(err) => return Err(Failure::Message(err.message)),
         }
     }
+}
+
+/// The stored session's token; without one, off to the home page.
+pub(super) fn session_token() -> Option<String> {
+    let token = Session::stored_token();
+    if token.is_none() {
+        go_to("/");
+    }
+    token
+}
+
+/// The session is no good any more: forget it and go home.
+pub(super) fn signed_out() {
+    Session::sign_out();
+    go_to("/");
 }
 
 /// Saves `text` as a file the browser downloads.
@@ -124,6 +139,8 @@ pub fn AdminPage() -> impl IntoView {
         <Title text="Admin · Serverless Stories"/>
         <section class="container">
             <h1>"Admin"</h1>
+            <h2>"Newsletter"</h2>
+            <super::admin_issues::IssueDeskPanel/>
             <h2>"List of Subscribers"</h2>
             <SubscriberList/>
         </section>
@@ -131,7 +148,7 @@ pub fn AdminPage() -> impl IntoView {
 }
 
 /// A message about the last action: whether it went well, and what to say.
-type Notice = Option<(bool, String)>;
+pub(super) type Notice = Option<(bool, String)>;
 
 /// Everything on the admin page happens in the browser, which holds the session and signs.
 /// Lazy: the signing code is a separate wasm chunk (`cargo leptos build --split`) that only this
@@ -153,18 +170,8 @@ fn SubscriberList() -> impl IntoView {
     let loads_in_flight = RwSignal::new(0u32);
     let acting = RwSignal::new(false);
 
-    let session_token = move || {
-        let token = Session::stored_token();
-        if token.is_none() {
-            go_to("/");
-        }
-        token
-    };
     let failed = move |failure: Failure| match failure {
-        Failure::SignedOut => {
-            Session::sign_out();
-            go_to("/");
-        }
+        Failure::SignedOut => signed_out(),
         Failure::Message(message) => notice.set(Some((false, message))),
     };
 
@@ -328,7 +335,7 @@ fn SubscriberList() -> impl IntoView {
         </div>
         // A live region (announced when its text changes), but not a second `status`: the count
         // line is the page's status.
-        <div class="admin-notice" aria-live="polite">
+        <div class="admin-notice subscriber-notice" aria-live="polite">
             {move || notice.get().map(|(ok, text)| {
                 let class = if ok { "alert alert-success" } else { "alert alert-danger" };
                 view! { <p class=class>{text}</p> }

@@ -25,9 +25,9 @@ const LEASE: Duration = Duration::minutes(5);
 /// A delivery the transport keeps refusing for now is given up after this many tries.
 const MAX_ATTEMPTS: u32 = 5;
 
-/// Waiting between tries: 1, 2, 4, 8 minutes.
-fn backoff(attempts: u32) -> Duration {
-    Duration::minutes(1 << attempts.saturating_sub(1).min(3))
+/// Waiting between tries: 1, 2, 4, 8 times the first wait (by default a minute).
+fn backoff(attempts: u32, first: Duration) -> Duration {
+    first * (1 << attempts.saturating_sub(1).min(3))
 }
 
 /// The send rate limit (`STORIES_SEND_RATE`, mails per second; SES accounts have one): every
@@ -70,6 +70,8 @@ pub struct Sender<'a> {
     pub issue: &'a Issue,
     pub public_url: &'a str,
     pub pace: &'a Pace,
+    /// The wait before the first retry.
+    pub retry_after: Duration,
 }
 
 impl Sender<'_> {
@@ -119,7 +121,7 @@ impl Sender<'_> {
                 Outcome::Failed(reason)
             } else {
                 Outcome::Retry {
-                    after: OffsetDateTime::now_utc() + backoff(attempts),
+                    after: OffsetDateTime::now_utc() + backoff(attempts, self.retry_after),
                     reason,
                 }
             }
@@ -155,7 +157,9 @@ mod tests {
 
     #[test]
     fn retries_back_off_and_stop_growing() {
-        let minutes: Vec<i64> = (1..=6).map(|a| backoff(a).whole_minutes()).collect();
+        let minutes: Vec<i64> = (1..=6)
+            .map(|a| backoff(a, Duration::minutes(1)).whole_minutes())
+            .collect();
         assert_eq!(minutes, [1, 2, 4, 8, 8, 8]);
     }
 
