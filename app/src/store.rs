@@ -2,7 +2,7 @@
 //! store (the zero-config default) and DynamoDB. Both run the same contract test suite.
 
 use crate::subscriber_email::SubscriberEmail;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 pub use crate::subscriber_status::{Status, StatusCounts};
 
@@ -160,6 +160,37 @@ pub enum StoreError {
     BadCursor,
 }
 
+/// One day's changes to the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayCounts {
+    /// UTC.
+    pub day: Date,
+    /// Subscriptions confirmed that day (at once without double opt-in).
+    pub confirmed: u64,
+    pub unsubscribed: u64,
+}
+
+impl DayCounts {
+    /// A day as stores keep it, `YYYY-MM-DD` (what `Date` displays as).
+    pub fn parse_day(text: &str) -> Result<Date, StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("day {text:?}").into());
+        let mut parts = text.splitn(3, '-');
+        let mut next = || parts.next().ok_or_else(corrupt);
+        let (year, month, day) = (next()?, next()?, next()?);
+        let month = month
+            .parse::<u8>()
+            .ok()
+            .and_then(|m| time::Month::try_from(m).ok())
+            .ok_or_else(corrupt)?;
+        Date::from_calendar_date(
+            year.parse().map_err(|_| corrupt())?,
+            month,
+            day.parse().map_err(|_| corrupt())?,
+        )
+        .map_err(|_| corrupt())
+    }
+}
+
 /// One page of subscribers in key order, and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -232,6 +263,10 @@ pub trait SubscriberStore: Send + Sync + 'static {
 
     /// How many subscribers there are in each status, kept as they change (never a scan).
     async fn counts(&self, now: OffsetDateTime) -> Result<StatusCounts, StoreError>;
+
+    /// New confirmed subscribers and unsubscribes per day (UTC) from `first` to `last`, kept as
+    /// they happen (never a scan): the days with any, in order.
+    async fn daily_counts(&self, first: Date, last: Date) -> Result<Vec<DayCounts>, StoreError>;
 
     /// Removes pending subscriptions that expired before `now`; returns how many. (A store whose
     /// backend expires them itself, DynamoDB with its TTL, removes none.)

@@ -157,6 +157,42 @@ pub(crate) const MIGRATIONS: &[&str] = &[
             WHERE slug = OLD.slug;
         END;
     CREATE INDEX deliveries_of_subscriber ON deliveries (email_key);",
+    // The admin dashboard's subscribers per day (UTC): new confirmations and unsubscribes,
+    // counted by triggers as they happen (never a scan); counts of earlier days from the rows'
+    // times. Erasing an address leaves the day's count: it holds no one's data.
+    "CREATE TABLE daily_counts (
+        day          TEXT PRIMARY KEY NOT NULL, -- YYYY-MM-DD, UTC
+        confirmed    INTEGER NOT NULL DEFAULT 0,
+        unsubscribed INTEGER NOT NULL DEFAULT 0
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO daily_counts (day, confirmed)
+        SELECT substr(confirmed_at, 1, 10), count(*) FROM subscribers
+        WHERE confirmed_at IS NOT NULL GROUP BY 1;
+    INSERT INTO daily_counts (day, unsubscribed)
+        SELECT substr(unsubscribed_at, 1, 10), count(*) FROM subscribers
+        WHERE status = 'unsubscribed' AND unsubscribed_at IS NOT NULL GROUP BY 1
+        ON CONFLICT (day) DO UPDATE SET unsubscribed = excluded.unsubscribed;
+    CREATE TRIGGER daily_confirmed_at_once AFTER INSERT ON subscribers
+        WHEN NEW.status = 'confirmed'
+        BEGIN
+            INSERT INTO daily_counts (day, confirmed)
+                VALUES (substr(coalesce(NEW.confirmed_at, NEW.subscribed_at), 1, 10), 1)
+                ON CONFLICT (day) DO UPDATE SET confirmed = confirmed + 1;
+        END;
+    CREATE TRIGGER daily_status_change AFTER UPDATE OF status ON subscribers
+        WHEN OLD.status <> NEW.status AND NEW.status IN ('confirmed', 'unsubscribed')
+        BEGIN
+            INSERT INTO daily_counts (day, confirmed, unsubscribed)
+                VALUES (
+                    substr(CASE NEW.status
+                        WHEN 'confirmed' THEN coalesce(NEW.confirmed_at, NEW.subscribed_at)
+                        ELSE coalesce(NEW.unsubscribed_at, NEW.subscribed_at) END, 1, 10),
+                    NEW.status = 'confirmed',
+                    NEW.status = 'unsubscribed')
+                ON CONFLICT (day) DO UPDATE SET
+                    confirmed = confirmed + excluded.confirmed,
+                    unsubscribed = unsubscribed + excluded.unsubscribed;
+        END;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -619,7 +655,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count(db.clone(), "confirmed").await, 0);
-        assert_eq!(count(db, "unsubscribed").await, 1);
+        assert_eq!(count(db.clone(), "unsubscribed").await, 1);
+        // The days: both confirmed on the day they subscribed (backfilled), one left since.
+        let day = db
+            .with_conn(|conn| {
+                conn.query_row(
+                    "SELECT day, confirmed, unsubscribed FROM daily_counts",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(day, ("2026-01-01".to_owned(), 2, 1));
     }
 
     #[test]

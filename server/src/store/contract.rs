@@ -741,6 +741,73 @@ pub async fn outage_is_an_error_never_a_duplicate(store: Store) {
     assert!(store.check().await.is_err());
 }
 
+pub async fn changes_are_counted_per_day(store: Store) {
+    let day = |n: i64| now() - Duration::days(3 - n);
+    let days = |store: Store| async move {
+        store
+            .daily_counts(day(0).date() - Duration::days(1), day(3).date())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.day, d.confirmed, d.unsubscribed))
+            .collect::<Vec<_>>()
+    };
+    assert!(days(store.clone()).await.is_empty());
+    let (ada, bob, cy) = (
+        email("ada@example.com"),
+        email("bob@example.com"),
+        email("cy@example.com"),
+    );
+    store
+        .subscribe(&confirmed_at_once(&ada, day(0)))
+        .await
+        .unwrap();
+    store
+        .subscribe(&confirmed_at_once(&bob, day(0)))
+        .await
+        .unwrap();
+    // Pending on day 0, confirmed on day 1: counted on day 1.
+    store
+        .subscribe(&pending(&cy, day(0), "hash-cy"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.confirm("hash-cy", day(1), None).await.unwrap(),
+        Confirmed::Confirmed(_)
+    ));
+    store
+        .unsubscribe(Unsubscriber::Address(&bob), day(2), "test", None)
+        .await
+        .unwrap();
+    let expected = vec![
+        (day(0).date(), 2, 0),
+        (day(1).date(), 1, 0),
+        (day(2).date(), 0, 1),
+    ];
+    assert_eq!(days(store.clone()).await, expected);
+    // Unchanged by what changes no status; an erasure keeps the day's numbers.
+    store
+        .subscribe(&confirmed_at_once(&ada, day(2)))
+        .await
+        .unwrap();
+    store.erase(&ada).await.unwrap();
+    assert_eq!(days(store.clone()).await, expected);
+    // Back on the list: a new confirmed subscriber that day.
+    store
+        .subscribe(&confirmed_at_once(&bob, day(3)))
+        .await
+        .unwrap();
+    let mut expected = expected;
+    expected.push((day(3).date(), 1, 0));
+    assert_eq!(days(store.clone()).await, expected);
+    // Only the days asked for.
+    let last_two = store
+        .daily_counts(day(2).date(), day(3).date())
+        .await
+        .unwrap();
+    assert_eq!(last_two.len(), 2);
+}
+
 /// Runs every contract test against an adapter, each in its own `#[tokio::test]` (named after
 /// the contract function, in a `contract` module). `fresh` is a future giving `(guard, store)`:
 /// a new, empty store, and whatever must live as long as it (a temporary directory, or `()`).
@@ -770,6 +837,7 @@ macro_rules! store_contract {
                 listings_filter_by_status_and_search,
                 unsubscribe_secrets_are_made_once,
                 client_addresses_are_kept_only_when_given,
+                changes_are_counted_per_day,
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

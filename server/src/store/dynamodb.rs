@@ -26,9 +26,9 @@
 
 use app::{
     store::{
-        Confirmation, Confirmed, ConsentEventKind, ListFilter, NewSubscription, Page, Status,
-        StatusCounts, StoreError, Subscribed, Subscriber, SubscriberRecord, SubscriberStore,
-        Unsubscribed, Unsubscriber,
+        Confirmation, Confirmed, ConsentEventKind, DayCounts, ListFilter, NewSubscription, Page,
+        Status, StatusCounts, StoreError, Subscribed, Subscriber, SubscriberRecord,
+        SubscriberStore, Unsubscribed, Unsubscriber,
     },
     subscriber_email::SubscriberEmail,
 };
@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::operation::{delete_item::DeleteItemError, put_item::PutIte
 use aws_sdk_dynamodb::{types::AttributeValue, Client};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use std::collections::HashMap;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 pub const DEFAULT_TABLE: &str = "Emails";
 pub const KEY_ATTRIBUTE: &str = "email";
@@ -693,6 +693,10 @@ impl SubscriberStore for DynamoDbStore {
             confirmed: count(totals[1]),
             unsubscribed: count(totals[2]),
         })
+    }
+
+    async fn daily_counts(&self, first: Date, last: Date) -> Result<Vec<DayCounts>, StoreError> {
+        self.read_days(first, last).await
     }
 
     async fn remove_expired(&self, _now: OffsetDateTime) -> Result<u64, StoreError> {

@@ -6,16 +6,16 @@
 use crate::embedded_db::{DbError, EmbeddedDb};
 use app::{
     store::{
-        Confirmation, Confirmed, ConsentEvent, ConsentEventKind, ListFilter, NewSubscription, Page,
-        Status, StatusCounts, StoreError, Subscribed, Subscriber, SubscriberRecord,
-        SubscriberStore, Unsubscribed, Unsubscriber,
+        Confirmation, Confirmed, ConsentEvent, ConsentEventKind, DayCounts, ListFilter,
+        NewSubscription, Page, Status, StatusCounts, StoreError, Subscribed, Subscriber,
+        SubscriberRecord, SubscriberStore, Unsubscribed, Unsubscriber,
     },
     subscriber_email::SubscriberEmail,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::{format_description::well_known::Rfc3339, Date, OffsetDateTime};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -566,6 +566,37 @@ impl SubscriberStore for SqliteStore {
                 .filter(|_| more)
                 .map(|key| URL_SAFE_NO_PAD.encode(key)),
         })
+    }
+
+    async fn daily_counts(&self, first: Date, last: Date) -> Result<Vec<DayCounts>, StoreError> {
+        let (first, last) = (first.to_string(), last.to_string());
+        let rows = self
+            .db
+            .with_conn(move |conn| {
+                conn.prepare_cached(
+                    "SELECT day, confirmed, unsubscribed FROM daily_counts
+                     WHERE day BETWEEN ?1 AND ?2 ORDER BY day",
+                )?
+                .query_map(params![first, last], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(day, confirmed, unsubscribed)| {
+                Ok(DayCounts {
+                    day: DayCounts::parse_day(&day)?,
+                    confirmed: u64::try_from(confirmed).unwrap_or(0),
+                    unsubscribed: u64::try_from(unsubscribed).unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn counts(&self, now: OffsetDateTime) -> Result<StatusCounts, StoreError> {

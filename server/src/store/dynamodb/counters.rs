@@ -6,10 +6,44 @@ use super::{
     DynamoDbStore, Item, COUNTER_KEY, COUNT_ATTRIBUTE, KEY_ATTRIBUTE, LEGACY_COUNTER_ATTRIBUTE,
     MAX_ATTEMPTS, PENDING_SHARDS, STATUS_SHARDS,
 };
-use app::store::{Status, StatusCounts, StoreError};
+use app::store::{DayCounts, Status, StatusCounts, StoreError};
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use std::{collections::HashMap, time::Duration};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
+
+/// Day counters are spread over this many items: a burst of subscribes on one day has no hot
+/// item.
+const DAY_SHARDS: u8 = 8;
+
+fn day_key(day: Date, shard: u8) -> String {
+    format!("#day:{day}:{shard}")
+}
+
+/// The day and the count a change adds to: a confirmation on its day, an unsubscribe on its.
+fn day_counted(before: Option<&Row>, after: &Row) -> Option<(Date, &'static str)> {
+    let was = before.map(|row| row.subscriber.status);
+    let subscriber = &after.subscriber;
+    if was == Some(subscriber.status) {
+        return None;
+    }
+    match subscriber.status {
+        Status::Confirmed => Some((
+            subscriber
+                .confirmed_at
+                .unwrap_or(subscriber.subscribed_at)
+                .date(),
+            "confirmed",
+        )),
+        Status::Unsubscribed => Some((
+            subscriber
+                .unsubscribed_at
+                .unwrap_or(subscriber.subscribed_at)
+                .date(),
+            "unsubscribed",
+        )),
+        Status::Pending => None,
+    }
+}
 
 fn shard(shards: u8) -> u8 {
     app::credentials::random_bytes::<1>().map_or(0, |[b]| b % shards)
@@ -23,6 +57,7 @@ impl DynamoDbStore {
         if from == to {
             return;
         }
+        let day = after.and_then(|row| day_counted(before, row));
         let add = |counter: String, delta: i64| async move {
             let shards = if counter.starts_with("#count:pending") {
                 PENDING_SHARDS
@@ -40,7 +75,22 @@ impl DynamoDbStore {
                 .send()
                 .await
         };
-        let (removed, added) = tokio::join!(
+        let counted_day = async {
+            let Some((day, attribute)) = day else {
+                return Ok(());
+            };
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, s(&day_key(day, shard(DAY_SHARDS))))
+                .update_expression("ADD #n :one")
+                .expression_attribute_names("#n", attribute)
+                .expression_attribute_values(":one", n(1))
+                .send()
+                .await
+                .map(|_| ())
+        };
+        let (removed, added, counted_day) = tokio::join!(
             async {
                 match from {
                     Some(counter) => add(counter, -1).await.map(|_| ()),
@@ -52,8 +102,13 @@ impl DynamoDbStore {
                     Some(counter) => add(counter, 1).await.map(|_| ()),
                     None => Ok(()),
                 }
-            }
+            },
+            counted_day
         );
+        if let Err(err) = counted_day {
+            tracing::error!(error = %app::error::describe(&err), table = %self.table,
+                "the day's count not updated (the dashboard's chart is off by one)");
+        }
         for result in [removed, added] {
             if let Err(err) = result {
                 // The change itself is stored: report success, and say how to fix the counts.
@@ -61,6 +116,41 @@ impl DynamoDbStore {
                     "subscriber counts not updated; `serverless-stories recount` repairs them");
             }
         }
+    }
+
+    /// The day counters from `first` to `last`: one round of BatchGetItem calls.
+    pub(super) async fn read_days(
+        &self,
+        first: Date,
+        last: Date,
+    ) -> Result<Vec<DayCounts>, StoreError> {
+        let mut keys = Vec::new();
+        let mut day = first;
+        while day <= last {
+            keys.extend((0..DAY_SHARDS).map(|shard| day_key(day, shard)));
+            match day.next_day() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        let mut days: std::collections::BTreeMap<Date, DayCounts> = Default::default();
+        for item in self.batch_get(&keys, None).await? {
+            let key = string_attribute(&item, KEY_ATTRIBUTE)?;
+            let text = key
+                .strip_prefix("#day:")
+                .and_then(|rest| rest.split(':').next())
+                .unwrap_or_default();
+            let day = DayCounts::parse_day(text)?;
+            let counts = days.entry(day).or_insert(DayCounts {
+                day,
+                confirmed: 0,
+                unsubscribed: 0,
+            });
+            counts.confirmed += optional_number(&item, "confirmed")?.unwrap_or(0).max(0) as u64;
+            counts.unsubscribed +=
+                optional_number(&item, "unsubscribed")?.unwrap_or(0).max(0) as u64;
+        }
+        Ok(days.into_values().collect())
     }
 
     /// Reads every counter the counts need in one round of BatchGetItem calls (100 keys each).
