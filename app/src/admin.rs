@@ -11,6 +11,7 @@ pub const SIGNED_ENDPOINTS: &[&str] = &[
     "/api/subscribers/unsubscribe",
     "/api/subscribers/erase",
     EXPORT_PATH,
+    crate::dashboard::DASHBOARD_PATH,
     crate::issue_desk::ISSUES_PATH,
     crate::issue_desk::SEND_PATH,
     crate::issue_desk::PREVIEW_PATH,

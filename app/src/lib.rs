@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api_client;
 pub mod auth;
 pub mod credentials;
+pub mod dashboard;
 pub mod error;
 pub mod issue_desk;
 pub mod mail_links;

@@ -1,4 +1,5 @@
 pub mod admin;
+mod admin_dashboard;
 mod admin_issues;
 pub mod home;
 pub mod login;

@@ -188,8 +188,13 @@ test("the admin previews a story, sends it to the confirmed list, and watches it
   }
   expect(mailsTo(pending, `Subject: ${TITLE}`)).toHaveLength(0);
 
-  // Read afresh, the story shows its issue and offers no second send.
+  // Read afresh, the story shows its issue and offers no second send; the overview counts it.
   await page.reload();
+  await expect(page.locator(".issue-totals li", { hasText: TITLE })).toContainText(`: ${n} sent, 0 failed`);
+  await expect(page.locator(".day-chart figcaption")).toHaveText(/^Last 90 days: \d+ new confirmed subscribers?, \d+ unsubscribes?\./);
+  await expect(page.getByRole("img", { name: "Subscribers per day, last 90 days" })).toBeVisible();
+  await page.getByText("Numbers per day").click();
+  await expect(page.locator(".day-table tbody tr").first().locator("td").nth(1)).not.toHaveText("0");
   await expect(story.getByRole("status")).toHaveText(/^Sent: /);
   await expect(story.getByRole("button", { name: /confirmed subscriber/ })).toHaveCount(0);
 });

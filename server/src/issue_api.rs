@@ -23,14 +23,14 @@ use axum::{
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
-fn answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
+pub(crate) fn answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
         Err(err) => (err.status(), Json(err)).into_response(),
     }
 }
 
-fn admin(caller: Option<Extension<Caller>>) -> Result<Caller, ApiError> {
+pub(crate) fn admin(caller: Option<Extension<Caller>>) -> Result<Caller, ApiError> {
     caller
         .map(|Extension(caller)| caller)
         .filter(Caller::is_admin)

@@ -12,6 +12,7 @@ pub mod content;
 pub mod cors;
 pub mod credential_key;
 pub mod csp;
+pub mod dashboard_api;
 pub mod delivery;
 pub mod embedded_db;
 pub mod http_server;

@@ -173,6 +173,11 @@ impl Newsletter {
         Ok(self.mailer.send(&copy).await?)
     }
 
+    /// Every issue started, newest first, with where its deliveries stand.
+    pub async fn issues(&self) -> Result<Vec<(IssueRecord, Progress)>, NewsletterError> {
+        Ok(self.ledger.issues().await?)
+    }
+
     /// Every story, newest first, with its issue if it was started.
     pub async fn stories(&self) -> Result<Vec<StoryIssue>, NewsletterError> {
         let mut issues = self.ledger.issues().await?;

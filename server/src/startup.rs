@@ -290,6 +290,10 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
         )
         .route(app::issue_desk::ISSUES_PATH, get(issue_api::desk))
         .route(
+            app::dashboard::DASHBOARD_PATH,
+            get(crate::dashboard_api::dashboard),
+        )
+        .route(
             app::issue_desk::SEND_PATH,
             axum::routing::post(issue_api::send),
         )

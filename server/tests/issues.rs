@@ -367,10 +367,33 @@ async fn the_admin_api_sends_an_issue_once_and_shows_its_progress() {
     );
     assert_eq!(outbox_count(dir.path()), 4, "nothing is sent twice");
 
+    // The dashboard: today's new subscribers, the totals, the issue's counts.
+    let board = signed_get(&app, &creds, "/api/dashboard").await;
+    assert_eq!(board.status(), 200);
+    let board = board.json::<Value>().await.unwrap();
+    let days = board["days"].as_array().unwrap();
+    assert_eq!(days.len(), 90);
+    let today = days.last().unwrap();
+    assert_eq!(
+        (&today["confirmed"], &today["unsubscribed"]),
+        (&Value::from(3), &Value::from(0))
+    );
+    assert_eq!(board["counts"]["confirmed"], 3);
+    assert_eq!(
+        board["issues"][0]["subject"],
+        "Function as a Service: The Next Big Thing"
+    );
+    assert_eq!(
+        (&board["issues"][0]["sent"], &board["issues"][0]["failed"]),
+        (&Value::from(3), &Value::from(0))
+    );
+
     // Not signed, or signed by someone who is not an admin: refused before anything runs.
     assert_eq!(app.get("/api/issues").await.status(), 403);
+    assert_eq!(app.get("/api/dashboard").await.status(), 403);
     let (_token, eve) = app.admin_credentials("eve", PASSWORD).await;
     assert_eq!(signed_get(&app, &eve, "/api/issues").await.status(), 403);
+    assert_eq!(signed_get(&app, &eve, "/api/dashboard").await.status(), 403);
     let eve_send = signed_post_form(
         &app,
         &eve,

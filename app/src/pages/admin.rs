@@ -139,6 +139,8 @@ pub fn AdminPage() -> impl IntoView {
         <Title text="Admin · Serverless Stories"/>
         <section class="container">
             <h1>"Admin"</h1>
+            <h2>"Overview"</h2>
+            <super::admin_dashboard::DashboardPanel/>
             <h2>"Newsletter"</h2>
             <super::admin_issues::IssueDeskPanel/>
             <h2>"List of Subscribers"</h2>
