@@ -219,6 +219,18 @@ pub struct ListArgs {
         global = true
     )]
     pub send_retry_after: u32,
+
+    /// Seconds a sender holds the batch of newsletter deliveries it claimed: if it dies (a crash,
+    /// a deploy), another instance sends what it had not sent after this long. At least the
+    /// time a batch of 50 takes at the send rate.
+    #[arg(
+        long,
+        env = "STORIES_DELIVERY_LEASE",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u32).range(1..=86_400),
+        global = true
+    )]
+    pub delivery_lease: u32,
 }
 
 /// A positive number of mails per second.

@@ -104,6 +104,9 @@ pub struct Claimed {
     pub email: String,
     /// Including this one.
     pub attempts: u32,
+    /// The subscriber's unsubscribe secret, if the ledger made or read it with the claim (the
+    /// sender otherwise asks the store).
+    pub unsubscribe_token: Option<String>,
 }
 
 /// How a claimed delivery ended.

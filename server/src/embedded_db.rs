@@ -256,12 +256,15 @@ trait WriteJob: Send {
     fn run(&mut self, conn: &Connection);
     /// Hands the outcome to the caller once the batch's commit has succeeded (or failed).
     fn finish(self: Box<Self>, committed: Result<(), &Arc<rusqlite::Error>>);
+    /// Whether the commit must reach the disk before the caller hears of it (see `write`).
+    fn synced(&self) -> bool;
 }
 
 struct Job<T, F> {
     work: Option<F>,
     outcome: Option<rusqlite::Result<T>>,
     done: tokio::sync::oneshot::Sender<Result<T, DbError>>,
+    synced: bool,
 }
 
 impl<T, F> WriteJob for Job<T, F>
@@ -292,6 +295,10 @@ where
         // A caller that went away no longer needs its answer.
         let _ = self.done.send(answer);
     }
+
+    fn synced(&self) -> bool {
+        self.synced
+    }
 }
 
 /// Group commit through a single writer: every write that arrived while the previous
@@ -303,15 +310,33 @@ where
 /// go before answering. So whoever drops the last handle closes the database there and then
 /// (checkpoint, WAL removed), not this thread, which a process may exit without waiting for: a
 /// WAL left behind is read back in full at the next start. Ends when the last handle is dropped.
+///
+/// A batch of writes that all said they need no sync (`write_unsynced`) commits with
+/// `synchronous=NORMAL`: in the WAL, so a killed process loses nothing, but not flushed to the
+/// disk. The next synced commit flushes the WAL, theirs included.
 fn run_writer(conn: Weak<Mutex<Connection>>, queue: mpsc::Receiver<Box<dyn WriteJob>>) {
+    let mut syncing = true;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        let sync = batch.iter().any(|job| job.synced());
         let committed = match conn.upgrade() {
             Some(conn) => {
                 // A panic while holding the lock leaves SQLite itself consistent: keep going.
                 let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                write_batch(&mut conn, &mut batch).map_err(Arc::new)
+                let mode = if sync { "FULL" } else { "NORMAL" };
+                let switched = if sync == syncing {
+                    Ok(())
+                } else {
+                    conn.pragma_update(None, "synchronous", mode)
+                };
+                match switched {
+                    Ok(()) => {
+                        syncing = sync;
+                        write_batch(&mut conn, &mut batch).map_err(Arc::new)
+                    }
+                    Err(err) => Err(Arc::new(err)),
+                }
             }
             None => Err(Arc::new(rusqlite::Error::InvalidQuery)),
         };
@@ -385,11 +410,30 @@ impl EmbeddedDb {
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, DbError> {
+        self.queue_write(work, true).await
+    }
+
+    /// A write that survives the process being killed (it is in the WAL when this returns) but
+    /// not necessarily the machine losing power, without waiting for the disk: for records
+    /// whose loss only makes work be done again (a newsletter delivery's outcome).
+    pub async fn write_unsynced<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        self.queue_write(work, false).await
+    }
+
+    async fn queue_write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        synced: bool,
+    ) -> Result<T, DbError> {
         let (done, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             work: Some(work),
             outcome: None,
             done,
+            synced,
         };
         self.writer
             .send(Box::new(job))

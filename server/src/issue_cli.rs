@@ -28,8 +28,7 @@ pub async fn run(
         mailer,
         catalog,
         list.public_url.clone(),
-        list.send_rate,
-        list.send_retry_after,
+        list.into(),
     );
     let failed = |err: crate::newsletter::NewsletterError| anyhow::anyhow!(describe(&err));
     match command {

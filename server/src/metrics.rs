@@ -1,7 +1,8 @@
 //! Prometheus metrics, served on a listener of their own (`--metrics-addr`, off by default), so
 //! they are never public by accident: requests by route, method and status with latency
 //! histograms, subscribe outcomes, store operations (latency and errors), security events (failed
-//! and throttled sign-ins, SigV4 refusals, …) and build info. The counters themselves are the
+//! and throttled sign-ins, SigV4 refusals, …), newsletter mails by outcome
+//! (`newsletter_mails_total{outcome="sent|failed|retry"}`) and build info. The counters themselves are the
 //! `metrics` crate's macros, which cost nothing while no recorder is installed.
 
 use axum::{

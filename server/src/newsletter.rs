@@ -53,6 +53,25 @@ pub struct StoryIssue {
     pub issue: Option<(IssueRecord, Progress)>,
 }
 
+/// How fast issues go out (the settings of the same names).
+#[derive(Debug, Clone, Copy)]
+pub struct SendTiming {
+    /// Mails per second, if limited.
+    pub rate: Option<f64>,
+    pub retry_after_secs: u32,
+    pub lease_secs: u32,
+}
+
+impl From<&crate::cli::ListArgs> for SendTiming {
+    fn from(list: &crate::cli::ListArgs) -> Self {
+        Self {
+            rate: list.send_rate,
+            retry_after_secs: list.send_retry_after,
+            lease_secs: list.delivery_lease,
+        }
+    }
+}
+
 pub struct Newsletter {
     ledger: SharedLedger,
     store: SharedStore,
@@ -62,6 +81,7 @@ pub struct Newsletter {
     public_url: Option<String>,
     pace: Pace,
     retry_after: time::Duration,
+    lease: time::Duration,
     /// Wakes the worker when an issue starts.
     wake: tokio::sync::Notify,
 }
@@ -73,8 +93,7 @@ impl Newsletter {
         mailer: Arc<Mailer>,
         catalog: SharedCatalog,
         public_url: Option<String>,
-        send_rate: Option<f64>,
-        retry_after_secs: u32,
+        timing: SendTiming,
     ) -> Self {
         Self {
             ledger,
@@ -82,10 +101,21 @@ impl Newsletter {
             mailer,
             catalog,
             public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
-            pace: Pace::new(send_rate),
-            retry_after: time::Duration::seconds(i64::from(retry_after_secs)),
+            pace: Pace::new(timing.rate),
+            retry_after: time::Duration::seconds(i64::from(timing.retry_after_secs)),
+            lease: Self::lease(&timing),
             wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The lease asked for, but never shorter than a batch takes at the send rate (twice over):
+    /// a lease that lapses mid-batch would let another worker send the rest again.
+    fn lease(timing: &SendTiming) -> time::Duration {
+        let asked = time::Duration::seconds(i64::from(timing.lease_secs));
+        let batch = timing.rate.map_or(0.0, |rate| {
+            2.0 * f64::from(crate::delivery::sender::BATCH) / rate
+        });
+        asked.max(time::Duration::seconds_f64(batch.min(86_400.0)))
     }
 
     /// Whether issues can be made; the reason why not otherwise.
@@ -219,6 +249,7 @@ impl Newsletter {
             public_url: self.public_url()?,
             pace: &self.pace,
             retry_after: self.retry_after,
+            lease: self.lease,
         })
     }
 

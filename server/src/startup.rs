@@ -173,8 +173,7 @@ async fn build_router(
         mailer,
         Arc::clone(&catalog),
         settings.list.public_url.clone(),
-        settings.list.send_rate,
-        settings.list.send_retry_after,
+        (&settings.list).into(),
     ));
     if bound.is_some() {
         // A long-running server delivers issues itself (Lambda has no background).

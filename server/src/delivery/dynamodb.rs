@@ -495,6 +495,7 @@ impl DynamoDbLedger {
                     email_key: key.clone(),
                     email: address.to_owned(),
                     attempts: attempts + 1,
+                    unsubscribe_token: None,
                 },
             ));
         }

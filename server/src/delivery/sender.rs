@@ -4,7 +4,7 @@
 //! The one window for a duplicate: the transport accepted a mail and the process died before
 //! its outcome was written; after the lease lapses that one mail is sent again.
 
-use super::{DeliveryLedger, Outcome, Progress};
+use super::{Claimed, DeliveryLedger, Outcome, Progress};
 use crate::{
     mail::{MailError, Mailer},
     newsletter_issue::Issue,
@@ -19,9 +19,7 @@ use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 
 /// Deliveries claimed at a time.
-const BATCH: u32 = 50;
-/// How long a claimed batch is ours: a worker that dies mid-batch hands it on after this.
-const LEASE: Duration = Duration::minutes(5);
+pub const BATCH: u32 = 50;
 /// A delivery the transport keeps refusing for now is given up after this many tries.
 const MAX_ATTEMPTS: u32 = 5;
 
@@ -72,6 +70,9 @@ pub struct Sender<'a> {
     pub pace: &'a Pace,
     /// The wait before the first retry.
     pub retry_after: Duration,
+    /// How long a claimed batch is ours: a worker that dies mid-batch hands it on after this.
+    /// Longer than a batch takes to send (with the send rate).
+    pub lease: Duration,
 }
 
 impl Sender<'_> {
@@ -98,11 +99,20 @@ impl Sender<'_> {
         let slug = &self.issue.slug;
         loop {
             let now = OffsetDateTime::now_utc();
-            let claimed = self.ledger.claim(slug, BATCH, now, now + LEASE).await?;
+            let claimed = self
+                .ledger
+                .claim(slug, BATCH, now, now + self.lease)
+                .await?;
             let nothing_due = claimed.is_empty();
             for delivery in claimed {
                 self.pace.wait().await;
-                let outcome = self.send_one(&delivery.email, delivery.attempts).await;
+                let outcome = self.send_one(&delivery).await;
+                let counted = match outcome {
+                    Outcome::Sent => "sent",
+                    Outcome::Failed(_) => "failed",
+                    Outcome::Retry { .. } => "retry",
+                };
+                metrics::counter!("newsletter_mails_total", "outcome" => counted).increment(1);
                 self.ledger
                     .record(slug, &delivery.email_key, &outcome)
                     .await?;
@@ -115,7 +125,8 @@ impl Sender<'_> {
         }
     }
 
-    async fn send_one(&self, to: &str, attempts: u32) -> Outcome {
+    async fn send_one(&self, delivery: &Claimed) -> Outcome {
+        let (to, attempts) = (delivery.email.as_str(), delivery.attempts);
         let retry = |reason: String| {
             if attempts >= MAX_ATTEMPTS {
                 Outcome::Failed(reason)
@@ -126,17 +137,22 @@ impl Sender<'_> {
                 }
             }
         };
-        let Ok(address) = SubscriberEmail::parse(to) else {
-            return Outcome::Failed("the stored address is not a valid address".into());
-        };
-        let fresh = match crate::subscriptions::new_unsubscribe_token() {
-            Ok(fresh) => fresh,
-            Err(err) => return retry(describe(&err)),
-        };
-        let token = match self.store.unsubscribe_token(&address, &fresh).await {
-            Ok(Some(token)) => token,
-            Ok(None) => return Outcome::Failed("no longer stored".into()),
-            Err(err) => return retry(describe(&err)),
+        let token = match &delivery.unsubscribe_token {
+            Some(token) => token.clone(),
+            None => {
+                let Ok(address) = SubscriberEmail::parse(to) else {
+                    return Outcome::Failed("the stored address is not a valid address".into());
+                };
+                let fresh = match crate::subscriptions::new_unsubscribe_token() {
+                    Ok(fresh) => fresh,
+                    Err(err) => return retry(describe(&err)),
+                };
+                match self.store.unsubscribe_token(&address, &fresh).await {
+                    Ok(Some(token)) => token,
+                    Ok(None) => return Outcome::Failed("no longer stored".into()),
+                    Err(err) => return retry(describe(&err)),
+                }
+            }
         };
         let unsubscribe = link_url(self.public_url, UNSUBSCRIBE_PATH, &token);
         match self
