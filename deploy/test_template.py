@@ -58,7 +58,7 @@ class Template(unittest.TestCase):
 
     def test_the_role_allows_exactly_the_documented_table_actions_and_the_secret(self):
         roles = self.of_type("AWS::IAM::Role")
-        self.assertEqual(list(roles), ["FunctionRole"])
+        self.assertEqual(sorted(roles), ["FunctionDeliverIssuesRole", "FunctionRole"])
         role = roles["FunctionRole"]["Properties"]
         # SAM's own: writing logs, nothing else.
         self.assertEqual(
@@ -79,6 +79,20 @@ class Template(unittest.TestCase):
         self.assertEqual(set(allowed["Action"]), {"ses:SendEmail", "ses:SendRawEmail"})
         self.assertIn(":identity/*", allowed["Resource"]["Fn::Sub"])
         self.assertEqual(otherwise, {"Ref": "AWS::NoValue"})
+
+    def test_a_schedule_delivers_issues_and_may_only_invoke_the_function(self):
+        schedule = self.resources["FunctionDeliverIssues"]["Properties"]
+        self.assertEqual(schedule["ScheduleExpression"], "rate(1 minute)")
+        self.assertEqual(schedule["Target"]["Arn"], {"Fn::GetAtt": ["Function", "Arn"]})
+        self.assertEqual(json.loads(schedule["Target"]["Input"]), {"serverless-stories": "deliver-issues"})
+        role = self.resources["FunctionDeliverIssuesRole"]["Properties"]
+        principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        self.assertEqual(principal, {"Service": ["scheduler.amazonaws.com"]})
+        statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        self.assertEqual(statements, [{"Action": "lambda:InvokeFunction", "Effect": "Allow",
+                                       "Resource": {"Fn::GetAtt": ["Function", "Arn"]}}])
+        # Long enough to send for most of a minute; HTTP requests end at API Gateway's 30 s.
+        self.assertEqual(self.resources["Function"]["Properties"]["Timeout"], 60)
 
     def test_the_table_is_the_originals_kept_and_recoverable(self):
         table = self.resources["EmailsTable"]

@@ -104,6 +104,14 @@ pub enum IssueCommand {
         #[arg(long)]
         resend: bool,
     },
+    /// Start the issue made from story SLUG (every confirmed subscriber queued, once) and leave
+    /// the sending to the running servers, or on AWS to the function's schedule.
+    Start {
+        slug: String,
+        /// Who is sending (the ledger records it).
+        #[arg(long, default_value = "command line")]
+        by: String,
+    },
     /// Where an issue's deliveries stand.
     Status { slug: String },
 }

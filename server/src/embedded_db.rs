@@ -348,7 +348,10 @@ fn run_writer(conn: Weak<Mutex<Connection>>, queue: mpsc::Receiver<Box<dyn Write
 
 /// Runs one batch in one transaction. If the transaction fails, nothing of it is kept.
 fn write_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the first read.
+    // A deferred transaction that read first and then wrote would fail at once with "database
+    // is locked" if another process (a CLI beside the server) had written in between.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
         job.run(&tx);
     }

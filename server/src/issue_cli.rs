@@ -55,6 +55,19 @@ pub async fn run(
             bar.finish();
             println!("{}", summary(&slug, &progress));
         }
+        IssueCommand::Start { slug, by } => {
+            match newsletter.start(&slug, &by).await.map_err(failed)? {
+                Started::New { queued } => println!(
+                    "started {slug} for {queued} confirmed subscribers: the running servers (on \
+                     AWS, the function's schedule) send it"
+                ),
+                Started::Already(before) => println!(
+                    "{slug} was started on {} by {}",
+                    before.started_at.date(),
+                    before.started_by
+                ),
+            }
+        }
         IssueCommand::Status { slug } => match newsletter.progress(&slug).await.map_err(failed)? {
             Some(progress) => println!("{}", summary(&slug, &progress)),
             None => anyhow::bail!("{slug} has not been sent"),

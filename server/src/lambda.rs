@@ -1,18 +1,24 @@
 //! Lambda mode: the same router, served through `lambda_http` when the process runs inside AWS
 //! Lambda (the runtime sets `AWS_LAMBDA_RUNTIME_API`), behind an API Gateway HTTP API, a REST
-//! API or a function URL.
+//! API or a function URL; other events (the schedule in `deploy/template.yaml`) deliver
+//! newsletter issues.
 
-use crate::cli::{
-    BackendArgs, IdentityKind, ListArgs, MailArgs, MailTransportKind, ServeArgs, StoreKind,
+use crate::{
+    cli::{BackendArgs, IdentityKind, ListArgs, MailArgs, MailTransportKind, ServeArgs, StoreKind},
+    newsletter::Newsletter,
 };
 use axum::{
-    extract::{ConnectInfo, Request},
+    extract::{ConnectInfo, Request, State},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
     Router,
 };
-use lambda_http::request::RequestContext;
-use std::net::{IpAddr, SocketAddr};
+use lambda_http::{request::RequestContext, RequestExt};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 /// Set by the Lambda runtime in every function's environment.
 pub const RUNTIME_API_VARIABLE: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -75,14 +81,64 @@ pub fn check_settings(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPrefix(pub String);
 
-/// Serves `router` to the Lambda runtime until it stops.
-pub async fn serve(router: Router) -> anyhow::Result<()> {
+/// Serves `router` to the Lambda runtime until it stops; events that are not HTTP requests (the
+/// schedule) deliver newsletter issues.
+pub async fn serve(router: Router, newsletter: Arc<Newsletter>) -> anyhow::Result<()> {
     let router = router
         .layer(axum::middleware::from_fn(path_as_called))
-        .layer(axum::middleware::from_fn(client_from_request_context));
+        .layer(axum::middleware::from_fn(client_from_request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            newsletter,
+            deliver_on_schedule,
+        ));
     lambda_http::run(router)
         .await
         .map_err(|err| anyhow::anyhow!("the Lambda runtime stopped: {err}"))
+}
+
+/// Time kept back from the invocation's deadline: the batch under way finishes and the answer
+/// goes out before Lambda stops the function.
+const DELIVERY_MARGIN: Duration = Duration::from_secs(5);
+
+/// An event that is not an HTTP request (lambda_http passes it through as a POST of its JSON to
+/// `/events`, with a `PassThrough` request context no HTTP request can carry): the template's
+/// schedule. It sends what is due of every unfinished issue until shortly before the
+/// invocation's deadline, and answers where they stand. HTTP requests go on to the router.
+async fn deliver_on_schedule(
+    State(newsletter): State<Arc<Newsletter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !matches!(
+        request.request_context_ref(),
+        Some(RequestContext::PassThrough)
+    ) {
+        return next.run(request).await;
+    }
+    let deadline = request.lambda_context_ref().and_then(|context| {
+        let deadline = std::time::UNIX_EPOCH + Duration::from_millis(context.deadline);
+        let left = deadline.duration_since(std::time::SystemTime::now()).ok()?;
+        Some(std::time::Instant::now() + left.saturating_sub(DELIVERY_MARGIN))
+    });
+    match newsletter.deliver_due(deadline).await {
+        Ok(issues) => {
+            let issues: Vec<serde_json::Value> = issues
+                .into_iter()
+                .map(|(slug, progress)| {
+                    serde_json::json!({
+                        "slug": slug, "sent": progress.sent, "failed": progress.failed,
+                        "skipped": progress.skipped, "left": progress.queued + progress.sending,
+                    })
+                })
+                .collect();
+            axum::Json(serde_json::json!({ "issues": issues })).into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %app::error::describe(&err), "delivering issues failed");
+            let body = serde_json::json!({ "error": app::error::describe(&err) });
+            (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+    }
 }
 
 /// There is no socket: the client is the address API Gateway or the function URL saw, given to

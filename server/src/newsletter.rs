@@ -253,11 +253,19 @@ impl Newsletter {
         })
     }
 
-    /// Sends what is due of every unfinished issue, once each.
-    async fn deliver_due(&self) -> Result<(), NewsletterError> {
+    /// Sends what is due of every unfinished issue, once each, stopping between batches at
+    /// `deadline` if there is one: where each of those issues stands then.
+    pub async fn deliver_due(
+        &self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<(String, Progress)>, NewsletterError> {
+        let mut delivered = Vec::new();
         for (record, progress) in self.ledger.issues().await? {
             if progress.done() {
                 continue;
+            }
+            if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+                break;
             }
             // A story removed from the site after its issue started: nothing left to send it with.
             let issue = match self.issue(&record.slug) {
@@ -268,12 +276,13 @@ impl Newsletter {
                     continue;
                 }
             };
-            let progress = self.sender(&issue)?.drain(None, &mut |_| {}).await?;
+            let progress = self.sender(&issue)?.drain(deadline, &mut |_| {}).await?;
             tracing::info!(slug = %record.slug, sent = progress.sent, failed = progress.failed,
                 skipped = progress.skipped, left = progress.queued + progress.sending,
                 "delivered an issue's due mails");
+            delivered.push((record.slug, progress));
         }
-        Ok(())
+        Ok(delivered)
     }
 
     /// The server's delivery worker: delivers started issues, woken when one starts and every
@@ -283,7 +292,7 @@ impl Newsletter {
             return;
         }
         loop {
-            if let Err(err) = self.deliver_due().await {
+            if let Err(err) = self.deliver_due(None).await {
                 tracing::error!(error = %describe(&err), "delivering issues failed; trying again");
             }
             let _ = tokio::time::timeout(WORKER_POLL, self.wake.notified()).await;

@@ -95,7 +95,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.leptos.site_addr))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let resources = Resources::new(&settings.data_dir);
-        let router = build_router(&settings, resources, Some(bound)).await?;
+        let (router, _) = build_router(&settings, resources, Some(bound)).await?;
         Ok(Self {
             listener,
             router,
@@ -131,21 +131,22 @@ pub async fn serve_lambda(settings: Settings) -> anyhow::Result<()> {
     )?;
     let started = std::time::Instant::now();
     let resources = Resources::new(&settings.data_dir).deferring_checks();
-    let router = build_router(&settings, resources, None).await?;
+    let (router, newsletter) = build_router(&settings, resources, None).await?;
     tracing::info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         "ready for Lambda events"
     );
-    crate::lambda::serve(router).await
+    crate::lambda::serve(router, newsletter).await
 }
 
-/// The adapters the settings name, and the routes and layers around them. `bound` is the
-/// address the server listens on (none in Lambda).
+/// The adapters the settings name, and the routes and layers around them (and the newsletter,
+/// which Lambda mode drives from its schedule). `bound` is the address the server listens on
+/// (none in Lambda).
 async fn build_router(
     settings: &Settings,
     resources: Resources,
     bound: Option<SocketAddr>,
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<(Router, Arc<Newsletter>)> {
     let backends = &settings.backends;
     let store = store::from_settings(backends, &resources).await?;
     let identity = identity::from_settings(backends, &resources).await?;
@@ -195,7 +196,7 @@ async fn build_router(
         subscribe_limit: SubscribeLimit::new(settings.serve.subscribe_limit),
         trusted_proxies: Arc::new(TrustedProxies(settings.serve.trusted_proxies.clone())),
         subscriptions,
-        newsletter,
+        newsletter: Arc::clone(&newsletter),
     });
     let router = router(
         state,
@@ -203,7 +204,10 @@ async fn build_router(
         settings.serve.hsts,
         settings.serve.metrics_addr.is_some(),
     );
-    Ok(cors::layer(router, &settings.serve.cors_origins))
+    Ok((
+        cors::layer(router, &settings.serve.cors_origins),
+        newsletter,
+    ))
 }
 
 /// The list's settings; links in mails start with the public URL, by default the listening

@@ -10,7 +10,7 @@ use common::{
     run_cli,
     sigv4_client::{identity, sign_get},
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::SystemTime;
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -367,4 +367,72 @@ async fn rest_api_events_under_a_stage_are_routed_redirected_and_verified() {
         json_body(&list)["subscribers"][0]["email"],
         "rest@example.com"
     );
+}
+
+/// The template's schedule: an event that is not an HTTP request sends what is due of the
+/// started issues (here through the test SMTP sink) and says where they stand; an HTTP request
+/// to the path such events are passed on as is not one.
+#[tokio::test]
+async fn a_scheduled_event_delivers_started_issues() {
+    let deployment = Deployment::new().await;
+    let (smtp, maildir) = common::smtp_sink();
+    let mut env = function_env(&deployment).await;
+    env.push((
+        "STORIES_PUBLIC_URL".into(),
+        "https://stories.example".into(),
+    ));
+    env.push(("STORIES_SMTP_URL".into(), smtp));
+    let function = LambdaFunction::start(&env).await;
+    let tick = json!({ "serverless-stories": "deliver-issues" });
+    assert_eq!(function.invoke(&tick).await, json!({ "issues": [] }));
+
+    let readers = [
+        format!("{}@example.com", common::unique_name("tick-a")),
+        format!("{}@example.com", common::unique_name("tick-b")),
+    ];
+    for reader in &readers {
+        let body = format!("email={}", reader.replace('@', "%40"));
+        let answer = function
+            .invoke(&http_api_event(
+                "POST",
+                "/api/subscribe",
+                "",
+                &[FORM, JSON],
+                Some(&body),
+            ))
+            .await;
+        assert_eq!(json_body(&answer), "subscribed");
+    }
+    // Started from a terminal (the admin page does the same): the function sends it.
+    let dir = common::data_dir();
+    let mut cli = deployment.env();
+    cli.push(("STORIES_DATA_DIR".into(), dir.path().display().to_string()));
+    cli.push((
+        "STORIES_PUBLIC_URL".into(),
+        "https://stories.example".into(),
+    ));
+    let started = run_cli(&["issue", "start", "function-as-a-service"], &cli);
+    assert!(
+        String::from_utf8_lossy(&started.stdout).contains("for 2 confirmed subscribers"),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let delivered = function.invoke(&tick).await;
+    assert_eq!(
+        delivered,
+        json!({ "issues": [{ "slug": "function-as-a-service", "sent": 2, "failed": 0,
+                             "skipped": 0, "left": 0 }] })
+    );
+    for reader in &readers {
+        let mail = common::received_by_sink(&maildir, reader)
+            .unwrap_or_else(|| panic!("no issue for {reader}"));
+        assert!(mail.contains("Subject: Function as a Service: The Next Big Thing"));
+    }
+    // Done: the next tick has nothing to send.
+    assert_eq!(function.invoke(&tick).await, json!({ "issues": [] }));
+    // An HTTP request is routed as one, whatever its path.
+    let http = function
+        .invoke(&http_api_event("POST", "/events", "", &[JSON], Some("{}")))
+        .await;
+    assert_eq!(http["statusCode"], 404, "{http}");
 }

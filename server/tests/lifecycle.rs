@@ -366,12 +366,7 @@ async fn concurrent_confirms_of_one_link_confirm_once() {
 /// The real transport: the sink receives the confirmation mail, and its link works.
 #[tokio::test]
 async fn the_confirmation_mail_goes_through_smtp() {
-    let (Ok(url), Ok(maildir)) = (
-        std::env::var("STORIES_TEST_SMTP_URL"),
-        std::env::var("STORIES_TEST_MAILDIR"),
-    ) else {
-        panic!("needs the SMTP sink: run scripts/test (see tests/mail.rs)")
-    };
+    let (url, maildir) = common::smtp_sink();
     let dir = data_dir();
     let app = spawn_app_with(
         dir.path(),

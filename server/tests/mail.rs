@@ -4,23 +4,7 @@
 
 mod common;
 
-use common::{cli_env as env, data_dir, received_by_sink, run_cli, unique_name};
-use std::path::PathBuf;
-
-/// The SMTP sink: its URL and the Maildir it saves messages into.
-fn smtp_sink() -> (String, PathBuf) {
-    let (Ok(url), Ok(maildir)) = (
-        std::env::var("STORIES_TEST_SMTP_URL"),
-        std::env::var("STORIES_TEST_MAILDIR"),
-    ) else {
-        panic!(
-            "the SMTP tests need a sink: run scripts/test, or start `python3 -m aiosmtpd -n -l \
-             127.0.0.1:2525 -c aiosmtpd.handlers.Mailbox /tmp/maildir` and set \
-             STORIES_TEST_SMTP_URL=smtp://127.0.0.1:2525 STORIES_TEST_MAILDIR=/tmp/maildir"
-        )
-    };
-    (url, PathBuf::from(maildir))
-}
+use common::{cli_env as env, data_dir, received_by_sink, run_cli, smtp_sink, unique_name};
 
 #[test]
 fn the_test_message_goes_to_the_outbox_by_default() {

@@ -283,6 +283,21 @@ pub fn cli_env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     env
 }
 
+/// The SMTP sink `scripts/test` runs: its URL and the Maildir it saves messages into.
+pub fn smtp_sink() -> (String, PathBuf) {
+    let (Ok(url), Ok(maildir)) = (
+        std::env::var("STORIES_TEST_SMTP_URL"),
+        std::env::var("STORIES_TEST_MAILDIR"),
+    ) else {
+        panic!(
+            "the SMTP tests need a sink: run scripts/test, or start `python3 -m aiosmtpd -n -l \
+             127.0.0.1:2525 -c aiosmtpd.handlers.Mailbox /tmp/maildir` and set \
+             STORIES_TEST_SMTP_URL=smtp://127.0.0.1:2525 STORIES_TEST_MAILDIR=/tmp/maildir"
+        )
+    };
+    (url, PathBuf::from(maildir))
+}
+
 /// The message to `to` the SMTP sink saved in `maildir` (polled briefly: the sink writes after
 /// answering).
 pub fn received_by_sink(maildir: &Path, to: &str) -> Option<String> {
