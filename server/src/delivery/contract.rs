@@ -22,7 +22,8 @@ fn issue(slug: &str, by: &str) -> IssueRecord {
     }
 }
 
-async fn subscribe(store: &SharedStore, addresses: impl IntoIterator<Item = String>) {
+/// Subscribes the addresses, confirmed at once.
+pub async fn subscribe(store: &SharedStore, addresses: impl IntoIterator<Item = String>) {
     for address in addresses {
         let address = email(&address);
         store

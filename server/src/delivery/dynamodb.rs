@@ -126,6 +126,19 @@ fn stored_state(item: Option<&Item>) -> Result<Stored, StoreError> {
     })
 }
 
+/// Items by their key (items without one are not ours to read).
+fn by_key(items: Vec<Item>) -> HashMap<String, Item> {
+    items
+        .into_iter()
+        .filter_map(|item| {
+            Some((
+                optional_string(&item, KEY_ATTRIBUTE).ok()??.to_owned(),
+                item,
+            ))
+        })
+        .collect()
+}
+
 fn condition_failed(err: &UpdateItemError) -> bool {
     matches!(err, UpdateItemError::ConditionalCheckFailedException(_))
 }
@@ -433,24 +446,8 @@ impl DynamoDbLedger {
                 ))
             ),
         )?;
-        let states: HashMap<String, Item> = states
-            .into_iter()
-            .filter_map(|item| {
-                Some((
-                    optional_string(&item, KEY_ATTRIBUTE).ok()??.to_owned(),
-                    item,
-                ))
-            })
-            .collect();
-        let subscribers: HashMap<String, Item> = subscribers
-            .into_iter()
-            .filter_map(|item| {
-                Some((
-                    optional_string(&item, KEY_ATTRIBUTE).ok()??.to_owned(),
-                    item,
-                ))
-            })
-            .collect();
+        let states = by_key(states);
+        let subscribers = by_key(subscribers);
         let mut claimed = Vec::new();
         let mut retry_at: Option<i64> = None;
         for (index, key) in keys.iter().enumerate() {
@@ -620,18 +617,7 @@ impl DynamoDbLedger {
             keys.push(issue_key(slug));
             keys.extend((0..COUNT_SHARDS).map(|shard| count_key(slug, shard)));
         }
-        let items: HashMap<String, Item> = self
-            .table
-            .batch_get(&keys, None)
-            .await?
-            .into_iter()
-            .filter_map(|item| {
-                Some((
-                    optional_string(&item, KEY_ATTRIBUTE).ok()??.to_owned(),
-                    item,
-                ))
-            })
-            .collect();
+        let items = by_key(self.table.batch_get(&keys, None).await?);
         let mut issues = Vec::new();
         for slug in slugs {
             let Some(issue) = items.get(&issue_key(slug)) else {

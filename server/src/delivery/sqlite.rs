@@ -261,7 +261,6 @@ impl DeliveryLedger for SqliteLedger {
 mod tests {
     use super::*;
     use crate::store::{contract::email, SqliteStore};
-    use app::store::{NewSubscription, SubscriberStore};
     use time::Duration;
 
     crate::delivery::contract::ledger_contract! {
@@ -276,23 +275,13 @@ mod tests {
         },
     }
 
-    async fn ledger_with(confirmed: &[&str]) -> (tempfile::TempDir, SqliteStore, SqliteLedger) {
+    async fn ledger_with(
+        confirmed: &[&str],
+    ) -> (tempfile::TempDir, app::store::SharedStore, SqliteLedger) {
         let dir = tempfile::tempdir().unwrap();
         let db = EmbeddedDb::open(dir.path()).unwrap();
-        let store = SqliteStore::new(db.clone());
-        for address in confirmed {
-            let address = email(address);
-            store
-                .subscribe(&NewSubscription {
-                    email: &address,
-                    at: OffsetDateTime::now_utc(),
-                    source: "form on /",
-                    client_ip: None,
-                    confirmation: None,
-                })
-                .await
-                .unwrap();
-        }
+        let store: app::store::SharedStore = std::sync::Arc::new(SqliteStore::new(db.clone()));
+        crate::delivery::contract::subscribe(&store, confirmed.iter().map(|a| a.to_string())).await;
         (dir, store, SqliteLedger::new(db))
     }
 
