@@ -55,6 +55,10 @@ pub trait DeliveryLedger: Send + Sync + 'static {
 
     /// Every issue started, newest first, with where its deliveries stand.
     async fn issues(&self) -> Result<Vec<(IssueRecord, Progress)>, StoreError>;
+
+    /// Up to `limit` of the issue's failed deliveries: the subscriber's key and why.
+    async fn failures(&self, slug: &str, limit: usize)
+        -> Result<Vec<(String, String)>, StoreError>;
 }
 
 pub type SharedLedger = Arc<dyn DeliveryLedger>;

@@ -10,6 +10,9 @@ use crate::{
 use app::{error::describe, subscriber_email::SubscriberEmail};
 use std::{io::IsTerminal, path::Path, sync::Arc};
 
+/// Failed deliveries `issue status` lists.
+const FAILURES_SHOWN: usize = 50;
+
 pub async fn run(
     command: IssueCommand,
     backends: &BackendArgs,
@@ -69,7 +72,21 @@ pub async fn run(
             }
         }
         IssueCommand::Status { slug } => match newsletter.progress(&slug).await.map_err(failed)? {
-            Some(progress) => println!("{}", summary(&slug, &progress)),
+            Some(progress) => {
+                println!("{}", summary(&slug, &progress));
+                if progress.failed > 0 {
+                    let shown = newsletter
+                        .failures(&slug, FAILURES_SHOWN)
+                        .await
+                        .map_err(failed)?;
+                    for (address, why) in &shown {
+                        println!("failed: {address}: {why}");
+                    }
+                    if progress.failed > shown.len() as u64 {
+                        println!("… and {} more", progress.failed - shown.len() as u64);
+                    }
+                }
+            }
             None => anyhow::bail!("{slug} has not been sent"),
         },
         IssueCommand::Preview { slug, to } => {

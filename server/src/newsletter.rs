@@ -178,6 +178,15 @@ impl Newsletter {
         Ok(again)
     }
 
+    /// Up to `limit` failed deliveries of the issue: the address and the relay's answer.
+    pub async fn failures(
+        &self,
+        slug: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, NewsletterError> {
+        Ok(self.ledger.failures(slug, limit).await?)
+    }
+
     pub async fn progress(&self, slug: &str) -> Result<Option<Progress>, NewsletterError> {
         Ok(self.ledger.progress(slug).await?)
     }

@@ -493,6 +493,7 @@ async fn a_busy_relay_is_tried_again_and_a_refusal_is_recorded() {
             ("STORIES_SEND_RETRY_AFTER", "1"),
         ],
     );
+    let status_env = settings.clone();
     let output = tokio::task::spawn_blocking(move || {
         run_cli(&["issue", "send", "function-as-a-service"], &settings)
     })
@@ -512,6 +513,13 @@ async fn a_busy_relay_is_tried_again_and_a_refusal_is_recorded() {
             ("ada@example.com".into(), 1),
             ("busy@example.com".into(), 1)
         ])
+    );
+    // The refusal is shown with the relay's answer.
+    let status = run_cli(&["issue", "status", "function-as-a-service"], &status_env);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("failed: nobody@example.com: ") && status.contains("550"),
+        "{status}"
     );
 }
 

@@ -289,6 +289,16 @@ pub async fn failed_deliveries_are_requeued_and_sent_ones_never(
             .unwrap();
     }
     assert!(ledger.progress("cold").await.unwrap().unwrap().done());
+    let failures = ledger.failures("cold", 10).await.unwrap();
+    assert_eq!(
+        failures
+            .iter()
+            .map(|(key, _)| key.clone())
+            .collect::<HashSet<_>>(),
+        keys(&claimed[1..])
+    );
+    assert!(failures.iter().all(|(_, why)| why == "550"));
+    assert_eq!(ledger.failures("cold", 1).await.unwrap().len(), 1);
     assert_eq!(ledger.requeue_failed("cold").await.unwrap(), 2);
     let progress = ledger.progress("cold").await.unwrap().unwrap();
     assert_eq!((progress.sent, progress.failed, progress.queued), (1, 0, 2));

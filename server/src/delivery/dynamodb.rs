@@ -891,6 +891,55 @@ impl DeliveryLedger for DynamoDbLedger {
             .map(|(_, progress)| progress))
     }
 
+    /// Reads the issue's buckets and delivery items until it has found `limit` (a rare,
+    /// deliberate act, like the requeue).
+    async fn failures(
+        &self,
+        slug: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let Some(issue) = self.get(&issue_key(slug)).await? else {
+            return Ok(Vec::new());
+        };
+        let mut failed = Vec::new();
+        for bucket in 0..optional_number(&issue, "buckets")?.unwrap_or(0) {
+            if failed.len() >= limit {
+                break;
+            }
+            let keys: Vec<String> = (0..BUCKET_SIZE)
+                .map(|i| delivery_key(slug, bucket, i))
+                .collect();
+            let states = by_key(self.table.batch_get(&keys, None).await?);
+            let mut found: Vec<(usize, String)> = keys
+                .iter()
+                .enumerate()
+                .filter_map(|(index, key)| {
+                    let item = states.get(key)?;
+                    matches!(optional_string(item, "state"), Ok(Some("failed"))).then(|| {
+                        let why = optional_string(item, "error").ok().flatten().unwrap_or("");
+                        (index, why.to_owned())
+                    })
+                })
+                .collect();
+            if found.is_empty() {
+                continue;
+            }
+            let Some(bucket_item) = self.get(&bucket_key(slug, bucket)).await? else {
+                continue;
+            };
+            let Some(AttributeValue::L(subscribers)) = bucket_item.get("keys") else {
+                continue;
+            };
+            for (index, why) in found.drain(..) {
+                if let Some(Ok(key)) = subscribers.get(index).map(|k| k.as_s()) {
+                    failed.push((key.clone(), why));
+                }
+            }
+        }
+        failed.truncate(limit);
+        Ok(failed)
+    }
+
     async fn issues(&self) -> Result<Vec<(IssueRecord, Progress)>, StoreError> {
         let slugs = match self.get(ISSUES_KEY).await? {
             Some(item) => match item.get("slugs") {

@@ -243,6 +243,25 @@ impl DeliveryLedger for SqliteLedger {
             .map_err(unavailable)
     }
 
+    async fn failures(
+        &self,
+        slug: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let (slug, limit) = (slug.to_owned(), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.db
+            .with_conn(move |conn| {
+                conn.prepare_cached(
+                    "SELECT email_key, coalesce(error, '') FROM deliveries
+                     WHERE slug = ?1 AND state = 'failed' ORDER BY email_key LIMIT ?2",
+                )?
+                .query_map(params![slug, limit], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(unavailable)
+    }
+
     async fn issues(&self) -> Result<Vec<(IssueRecord, Progress)>, StoreError> {
         self.db
             .with_conn(move |conn| {
