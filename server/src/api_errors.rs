@@ -1,13 +1,28 @@
-//! Gives server-function errors their real HTTP status.
+//! Gives server-function errors their real HTTP status, and plain axum handlers one way to
+//! answer with JSON or an `ApiError`.
 //!
 //! The server-function machinery answers every error with 500; our `ApiError` knows better
 //! (400 for bad input, 503 for an unavailable store). This layer applies `ApiError::status()`
 //! to those answers, so bad input is never reported as a server failure.
 
 use app::error::ApiError;
-use axum::{body::Body, extract::Request, middleware::Next, response::Response};
+use axum::{
+    body::Body,
+    extract::Request,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    Json,
+};
 use http::StatusCode;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
+
+/// A handler's answer as JSON: the value with 200, or the error with its own status.
+pub fn json_answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(err) => (err.status(), Json(err)).into_response(),
+    }
+}
 
 /// Error bodies are small JSON objects; anything larger is not ours.
 const MAX_ERROR_BODY: usize = 64 * 1024;

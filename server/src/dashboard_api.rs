@@ -3,7 +3,7 @@
 //! and failed counts. Every number is a counter the store keeps: no scan, whatever the size of
 //! the list. Behind the SigV4 layer.
 
-use crate::{issue_api, state::AppState};
+use crate::{api_errors::json_answer, signed_api::admin_caller, state::AppState};
 use app::{
     credentials::Caller,
     dashboard::{Dashboard, DayRow, IssueTotals, DAYS},
@@ -33,9 +33,9 @@ pub async fn dashboard(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
 ) -> Response {
-    issue_api::answer(
+    json_answer(
         async {
-            issue_api::admin(caller)?;
+            admin_caller(caller)?;
             let now = OffsetDateTime::now_utc();
             let today = now.date();
             let store = &state.services.store;

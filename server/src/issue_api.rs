@@ -4,38 +4,26 @@
 //! `admin` group before this runs; sending itself is the delivery worker's.
 
 use crate::{
+    api_errors::json_answer,
     delivery::{IssueRecord, Progress, Started},
     newsletter::NewsletterError,
+    signed_api::admin_caller,
     state::AppState,
 };
 use app::{
     admin::time_for_people,
     credentials::Caller,
-    error::{describe, ApiError, ApiErrorKind},
+    error::{describe, ApiError},
     issue_desk::{IssueDesk, IssueProgress, StoryIssue},
     subscriber_email::SubscriberEmail,
 };
 use axum::{
     extract::{rejection::FormRejection, State},
-    response::{IntoResponse, Response},
-    Extension, Form, Json,
+    response::Response,
+    Extension, Form,
 };
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
-
-pub(crate) fn answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
-    match result {
-        Ok(value) => Json(value).into_response(),
-        Err(err) => (err.status(), Json(err)).into_response(),
-    }
-}
-
-pub(crate) fn admin(caller: Option<Extension<Caller>>) -> Result<Caller, ApiError> {
-    caller
-        .map(|Extension(caller)| caller)
-        .filter(Caller::is_admin)
-        .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, "Forbidden"))
-}
 
 /// What people are told; the store's and the transport's failures are logged, not shown.
 fn refusal(err: NewsletterError) -> ApiError {
@@ -73,9 +61,9 @@ fn progress_of(record: &IssueRecord, progress: &Progress) -> IssueProgress {
 }
 
 pub async fn desk(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
-    answer(
+    json_answer(
         async {
-            admin(caller)?;
+            admin_caller(caller)?;
             let newsletter = &state.newsletter;
             let now = time::OffsetDateTime::now_utc();
             let (stories, counts) =
@@ -115,9 +103,9 @@ pub async fn send(
     caller: Option<Extension<Caller>>,
     form: Result<Form<SendForm>, FormRejection>,
 ) -> Response {
-    answer(
+    json_answer(
         async {
-            let caller = admin(caller)?;
+            let caller = admin_caller(caller)?;
             let Form(form) = form.map_err(unreadable)?;
             let newsletter = &state.newsletter;
             if form.failed.as_deref() == Some("retry") {
@@ -163,9 +151,9 @@ pub async fn preview(
     caller: Option<Extension<Caller>>,
     form: Result<Form<PreviewForm>, FormRejection>,
 ) -> Response {
-    answer(
+    json_answer(
         async {
-            let caller = admin(caller)?;
+            let caller = admin_caller(caller)?;
             let Form(form) = form.map_err(unreadable)?;
             let to = SubscriberEmail::parse(&form.to)
                 .map_err(|err| ApiError::bad_request(err.to_string()))?;

@@ -21,6 +21,15 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+/// The verified caller this layer handed to a plain axum handler, if they are an admin; else
+/// the API's 403.
+pub fn admin_caller(caller: Option<axum::Extension<Caller>>) -> Result<Caller, ApiError> {
+    caller
+        .map(|axum::Extension(caller)| caller)
+        .filter(Caller::is_admin)
+        .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, "Forbidden"))
+}
+
 /// Admin calls carry no or tiny bodies.
 const MAX_SIGNED_BODY: usize = 64 * 1024;
 

@@ -11,7 +11,7 @@ use axum::{
     body::Bytes,
     extract::State,
     response::{IntoResponse, Response},
-    Extension, Json,
+    Extension,
 };
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use std::time::Instant;
@@ -74,8 +74,5 @@ fn redirect(location: &str) -> Response {
 }
 
 fn json(result: SubscribeResult) -> Response {
-    match result {
-        Ok(outcome) => Json(outcome).into_response(),
-        Err(err) => (err.status(), Json(err)).into_response(),
-    }
+    crate::api_errors::json_answer(result)
 }

@@ -2,7 +2,7 @@
 //! store (both stores, every page, never the whole list in memory). Signed like the rest of the
 //! admin API: the SigV4 layer has verified the caller and their `admin` group before this runs.
 
-use crate::{state::AppState, subscriber_csv};
+use crate::{api_errors::json_answer, state::AppState, subscriber_csv};
 use app::{
     credentials::Caller,
     error::ApiError,
@@ -12,7 +12,7 @@ use axum::{
     body::Body,
     extract::State,
     response::{IntoResponse, Response},
-    Extension, Json,
+    Extension,
 };
 use futures::TryStreamExt;
 use http::{header, Uri};
@@ -22,9 +22,9 @@ pub async fn export(
     caller: Option<Extension<Caller>>,
     uri: Uri,
 ) -> Response {
-    let Some(Extension(caller)) = caller.filter(|c| c.0.is_admin()) else {
-        let forbidden = ApiError::new(app::error::ApiErrorKind::Forbidden, "Forbidden");
-        return (forbidden.status(), Json(forbidden)).into_response();
+    let caller = match crate::signed_api::admin_caller(caller) {
+        Ok(caller) => caller,
+        Err(forbidden) => return json_answer::<()>(Err(forbidden)),
     };
     let mut filter = ListFilter::default();
     for (name, value) in uri
@@ -39,7 +39,7 @@ pub async fn export(
                     let refused = ApiError::bad_request(format!(
                         "status must be pending, confirmed or unsubscribed, not {value:?}."
                     ));
-                    return (refused.status(), Json(refused)).into_response();
+                    return json_answer::<()>(Err(refused));
                 }
             },
             "search" => filter.search = Some(value.into_owned()),
