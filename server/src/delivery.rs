@@ -63,12 +63,10 @@ pub trait DeliveryLedger: Send + Sync + 'static {
 
 pub type SharedLedger = Arc<dyn DeliveryLedger>;
 
-/// The ledger of the store the settings name; `subscribers` is that store (deliveries are
-/// queued from its list).
+/// The ledger of the store the settings name (it queues deliveries from that store's list).
 pub async fn from_settings(
     backends: &crate::cli::BackendArgs,
     resources: &crate::resources::Resources,
-    subscribers: app::store::SharedStore,
 ) -> anyhow::Result<SharedLedger> {
     Ok(match backends.store {
         crate::cli::StoreKind::Embedded => Arc::new(sqlite::SqliteLedger::new(
@@ -77,7 +75,7 @@ pub async fn from_settings(
         crate::cli::StoreKind::Dynamodb => {
             let client = aws_sdk_dynamodb::Client::new(resources.aws_config().await?);
             let table = crate::store::DynamoDbStore::unchecked(client, &backends.table);
-            Arc::new(dynamodb::DynamoDbLedger::new(table, subscribers)?)
+            Arc::new(dynamodb::DynamoDbLedger::new(table)?)
         }
     })
 }

@@ -22,7 +22,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let resources = Resources::new(data_dir);
     let store = crate::store::from_settings(backends, &resources).await?;
-    let ledger = crate::delivery::from_settings(backends, &resources, Arc::clone(&store)).await?;
+    let ledger = crate::delivery::from_settings(backends, &resources).await?;
     let mailer = Arc::new(Mailer::from_settings(mail, &resources).await?);
     let catalog = Arc::new(crate::content::embedded_catalog()?);
     let newsletter = Newsletter::new(

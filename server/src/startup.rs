@@ -167,7 +167,7 @@ async fn build_router(
     ));
     tokio::spawn(Arc::clone(&subscriptions).remove_expired_periodically());
     let catalog = Arc::new(catalog);
-    let ledger = crate::delivery::from_settings(backends, &resources, Arc::clone(&store)).await?;
+    let ledger = crate::delivery::from_settings(backends, &resources).await?;
     let newsletter = Arc::new(Newsletter::new(
         ledger,
         Arc::clone(&store),

@@ -29,7 +29,7 @@ use crate::store::dynamodb::{
     DynamoDbStore, Item, KEY_ATTRIBUTE, TTL_ATTRIBUTE,
 };
 use app::{
-    store::{ListFilter, SharedStore, Status, StoreError},
+    store::{ListFilter, Status, StoreError, SubscriberStore},
     subscriber_email::SubscriberEmail,
 };
 use aws_sdk_dynamodb::{
@@ -94,9 +94,9 @@ struct Leases {
 }
 
 pub struct DynamoDbLedger {
+    /// The subscribers' table: the list deliveries are queued from, and where the ledger's
+    /// items live.
     table: DynamoDbStore,
-    /// The list the deliveries are queued from.
-    subscribers: SharedStore,
     /// Who holds a lease: this instance (random, per process).
     owner: String,
     leases: Mutex<Leases>,
@@ -144,14 +144,13 @@ fn condition_failed(err: &UpdateItemError) -> bool {
 }
 
 impl DynamoDbLedger {
-    pub fn new(table: DynamoDbStore, subscribers: SharedStore) -> Result<Self, StoreError> {
+    pub fn new(table: DynamoDbStore) -> Result<Self, StoreError> {
         let owner = hex::encode(
             app::credentials::random_bytes::<12>()
                 .map_err(|err| StoreError::Unavailable(err.into()))?,
         );
         Ok(Self {
             table,
-            subscribers,
             owner,
             leases: Mutex::new(Leases::default()),
         })
@@ -169,19 +168,6 @@ impl DynamoDbLedger {
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Item>, StoreError> {
-        Ok(self
-            .client()
-            .get_item()
-            .table_name(self.name())
-            .key(KEY_ATTRIBUTE, s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?
-            .item)
-    }
-
     /// Queues the issue's deliveries from where the reading of the list stopped (`cursor` on
     /// the issue item) to the end, a page of the list at a time: its buckets, then the issue's
     /// bucket count and cursor. Resumed after a crash, the page is read again and only the
@@ -192,7 +178,7 @@ impl DynamoDbLedger {
             search: None,
         };
         loop {
-            let Some(issue) = self.get(&issue_key(slug)).await? else {
+            let Some(issue) = self.table.get(&issue_key(slug)).await? else {
                 return Err(StoreError::Corrupt(
                     format!("issue {slug:?} vanished").into(),
                 ));
@@ -204,7 +190,7 @@ impl DynamoDbLedger {
             let first_bucket = optional_number(&issue, "buckets")?.unwrap_or(0);
             let total = optional_number(&issue, "total")?.unwrap_or(0);
             let page = self
-                .subscribers
+                .table
                 .page(
                     &filter,
                     cursor.as_deref(),
@@ -384,7 +370,7 @@ impl DynamoDbLedger {
 
     /// Open buckets whose lease lapsed (a crashed worker's, or retries that came due).
     async fn lapsed_buckets(&self, slug: &str, now: i64) -> Result<Vec<i64>, StoreError> {
-        let Some(issue) = self.get(&issue_key(slug)).await? else {
+        let Some(issue) = self.table.get(&issue_key(slug)).await? else {
             return Ok(Vec::new());
         };
         let buckets = optional_number(&issue, "buckets")?.unwrap_or(0);
@@ -696,7 +682,7 @@ impl DeliveryLedger for DynamoDbLedger {
                     .await
                     .map_err(unavailable)?;
                 self.queue(&issue.slug, expires_at).await?;
-                let total = match self.get(&issue_key(&issue.slug)).await? {
+                let total = match self.table.get(&issue_key(&issue.slug)).await? {
                     Some(item) => optional_number(&item, "total")?.unwrap_or(0),
                     None => 0,
                 };
@@ -709,9 +695,13 @@ impl DeliveryLedger for DynamoDbLedger {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                let before = self.get(&issue_key(&issue.slug)).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("issue {:?} vanished", issue.slug).into())
-                })?;
+                let before = self
+                    .table
+                    .get(&issue_key(&issue.slug))
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("issue {:?} vanished", issue.slug).into())
+                    })?;
                 let before = record(&issue.slug, &before)?;
                 let expires_at = (before.started_at + KEEP_DELIVERIES).unix_timestamp();
                 self.queue(&issue.slug, expires_at).await?;
@@ -803,7 +793,7 @@ impl DeliveryLedger for DynamoDbLedger {
     /// Reads every delivery of the issue (a rare, deliberate act) and queues the failed ones
     /// again, reopening their buckets.
     async fn requeue_failed(&self, slug: &str) -> Result<u64, StoreError> {
-        let Some(issue) = self.get(&issue_key(slug)).await? else {
+        let Some(issue) = self.table.get(&issue_key(slug)).await? else {
             return Ok(0);
         };
         let buckets = optional_number(&issue, "buckets")?.unwrap_or(0);
@@ -898,7 +888,7 @@ impl DeliveryLedger for DynamoDbLedger {
         slug: &str,
         limit: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let Some(issue) = self.get(&issue_key(slug)).await? else {
+        let Some(issue) = self.table.get(&issue_key(slug)).await? else {
             return Ok(Vec::new());
         };
         let mut failed = Vec::new();
@@ -924,7 +914,7 @@ impl DeliveryLedger for DynamoDbLedger {
             if found.is_empty() {
                 continue;
             }
-            let Some(bucket_item) = self.get(&bucket_key(slug, bucket)).await? else {
+            let Some(bucket_item) = self.table.get(&bucket_key(slug, bucket)).await? else {
                 continue;
             };
             let Some(AttributeValue::L(subscribers)) = bucket_item.get("keys") else {
@@ -941,7 +931,7 @@ impl DeliveryLedger for DynamoDbLedger {
     }
 
     async fn issues(&self) -> Result<Vec<(IssueRecord, Progress)>, StoreError> {
-        let slugs = match self.get(ISSUES_KEY).await? {
+        let slugs = match self.table.get(ISSUES_KEY).await? {
             Some(item) => match item.get("slugs") {
                 Some(AttributeValue::Ss(slugs)) => slugs.clone(),
                 _ => Vec::new(),
@@ -964,16 +954,15 @@ impl DeliveryLedger for DynamoDbLedger {
 mod tests {
     use super::*;
     use crate::delivery::SharedLedger;
+    use app::store::SharedStore;
     use std::sync::Arc;
 
     crate::delivery::contract::ledger_contract! {
         fresh: async {
             let table = crate::store::dynamodb::contract_tests::fresh_store().await;
             let store: SharedStore = Arc::new(table.clone());
-            let ledger: SharedLedger =
-                Arc::new(DynamoDbLedger::new(table.clone(), Arc::clone(&store)).unwrap());
-            let other: SharedLedger =
-                Arc::new(DynamoDbLedger::new(table, Arc::clone(&store)).unwrap());
+            let ledger: SharedLedger = Arc::new(DynamoDbLedger::new(table.clone()).unwrap());
+            let other: SharedLedger = Arc::new(DynamoDbLedger::new(table).unwrap());
             ((), store, ledger, other)
         },
     }

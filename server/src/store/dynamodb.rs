@@ -147,7 +147,7 @@ fn unsubscribe_link(token: &str, target: &str) -> Item {
 }
 
 impl DynamoDbStore {
-    async fn get(&self, key: &str) -> Result<Option<Item>, StoreError> {
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
