@@ -148,7 +148,7 @@ pub mod client {
     }
 
     /// `GET path?params` to this page's host, signed now.
-    fn signed_get(
+    pub(crate) fn signed_get(
         identity: &SigningIdentity,
         path: &str,
         params: &[(&str, &str)],
@@ -164,7 +164,7 @@ pub mod client {
         ))
     }
 
-    fn headers_of(signed: &SignedRequest) -> Vec<(&str, &str)> {
+    pub(crate) fn headers_of(signed: &SignedRequest) -> Vec<(&str, &str)> {
         signed
             .headers
             .iter()
@@ -178,7 +178,16 @@ pub mod client {
         path: &str,
         email: &str,
     ) -> Result<String, ApiError> {
-        let body = api_client::form_encode(&[("email", email)]);
+        signed_post_form(identity, path, &[("email", email)]).await
+    }
+
+    /// A signed POST of form `fields` to an admin action; the answer is a message for people.
+    pub(crate) async fn signed_post_form(
+        identity: &SigningIdentity,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<String, ApiError> {
+        let body = api_client::form_encode(fields);
         let signed = sign_request(
             identity,
             SIGV4_SERVICE,

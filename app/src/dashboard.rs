@@ -145,26 +145,15 @@ pub fn summary(days: &[DayRow]) -> String {
 pub mod client {
     use super::*;
     use crate::{
+        admin::client::{headers_of, signed_get},
         api_client,
         error::ApiError,
-        sigv4_signer::{sign_get, SigningIdentity},
+        sigv4_signer::SigningIdentity,
     };
 
     pub async fn dashboard(identity: &SigningIdentity) -> Result<Dashboard, ApiError> {
-        let signed = sign_get(
-            identity,
-            crate::admin::SIGV4_SERVICE,
-            &api_client::page_host()?,
-            DASHBOARD_PATH,
-            &[],
-            api_client::now(),
-        );
-        let headers: Vec<(&str, &str)> = signed
-            .headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        api_client::get(&signed.path_and_query, &headers).await
+        let signed = signed_get(identity, DASHBOARD_PATH, &[])?;
+        api_client::get(&signed.path_and_query, &headers_of(&signed)).await
     }
 }
 

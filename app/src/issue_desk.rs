@@ -74,56 +74,23 @@ impl IssueProgress {
 pub mod client {
     use super::*;
     use crate::{
+        admin::client::{headers_of, signed_get, signed_post_form},
         api_client,
         error::ApiError,
-        sigv4_signer::{sign_request, SigningIdentity},
+        sigv4_signer::SigningIdentity,
     };
 
-    fn signed(
-        identity: &SigningIdentity,
-        method: &str,
-        path: &str,
-        body: &str,
-    ) -> Result<Vec<(&'static str, String)>, ApiError> {
-        let signed = sign_request(
-            identity,
-            crate::admin::SIGV4_SERVICE,
-            &api_client::page_host()?,
-            method,
-            path,
-            &[],
-            body.as_bytes(),
-            api_client::now(),
-        );
-        Ok(signed.headers)
-    }
-
     pub async fn desk(identity: &SigningIdentity) -> Result<IssueDesk, ApiError> {
-        let headers = signed(identity, "GET", ISSUES_PATH, "")?;
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        api_client::get(ISSUES_PATH, &headers).await
-    }
-
-    /// A signed form POST; the answer is a message for people.
-    async fn post(
-        identity: &SigningIdentity,
-        path: &str,
-        fields: &[(&str, &str)],
-    ) -> Result<String, ApiError> {
-        let body = api_client::form_encode(fields);
-        let headers = signed(identity, "POST", path, &body)?;
-        let mut headers: Vec<(&str, &str)> =
-            headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        headers.push(("content-type", "application/x-www-form-urlencoded"));
-        api_client::post(path, &headers, &body).await
+        let signed = signed_get(identity, ISSUES_PATH, &[])?;
+        api_client::get(&signed.path_and_query, &headers_of(&signed)).await
     }
 
     pub async fn send(identity: &SigningIdentity, slug: &str) -> Result<String, ApiError> {
-        post(identity, SEND_PATH, &[("slug", slug)]).await
+        signed_post_form(identity, SEND_PATH, &[("slug", slug)]).await
     }
 
     pub async fn retry_failed(identity: &SigningIdentity, slug: &str) -> Result<String, ApiError> {
-        post(identity, SEND_PATH, &[("slug", slug), ("failed", "retry")]).await
+        signed_post_form(identity, SEND_PATH, &[("slug", slug), ("failed", "retry")]).await
     }
 
     pub async fn preview(
@@ -131,6 +98,6 @@ pub mod client {
         slug: &str,
         to: &str,
     ) -> Result<String, ApiError> {
-        post(identity, PREVIEW_PATH, &[("slug", slug), ("to", to)]).await
+        signed_post_form(identity, PREVIEW_PATH, &[("slug", slug), ("to", to)]).await
     }
 }

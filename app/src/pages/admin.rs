@@ -405,7 +405,7 @@ fn today() -> String {
     )
 }
 
-fn status_label(status: Status) -> &'static str {
+pub(super) fn status_label(status: Status) -> &'static str {
     match status {
         Status::Pending => "Pending",
         Status::Confirmed => "Confirmed",

@@ -4,7 +4,7 @@
 //! above the line, unsubscribes hang below it, hatched; a sentence says what it shows, and the
 //! numbers are in a table too.
 
-use super::admin::{session_token, signed_call, signed_out, Failure};
+use super::admin::{session_token, signed_call, signed_out, status_label, Failure};
 use crate::{
     admin::time_for_people,
     dashboard::{
@@ -53,18 +53,13 @@ pub fn DashboardPanel() -> impl IntoView {
 
 #[component]
 fn Totals(board: Dashboard) -> impl IntoView {
-    let label = |status: Status| match status {
-        Status::Confirmed => "Confirmed",
-        Status::Pending => "Pending",
-        Status::Unsubscribed => "Unsubscribed",
-    };
     view! {
         <ul class="totals" aria-label="Totals per status">
             {[Status::Confirmed, Status::Pending, Status::Unsubscribed]
                 .map(|status| view! {
                     <li>
                         <strong class="total-number">{board.counts.get(status)}</strong>
-                        <span class="total-label">{label(status)}</span>
+                        <span class="total-label">{status_label(status)}</span>
                     </li>
                 })
                 .collect_view()}
