@@ -19,6 +19,9 @@ pub const SIGNED_ENDPOINTS: &[&str] = &[
 
 /// The list as CSV (the server crate's `subscriber_export`; `status` and `search` as for the
 /// list).
+/// What a signed-in user who is not an admin is told (403) by every admin endpoint.
+pub const NOT_AN_ADMIN: &str = "Your account is not an admin of this site.";
+
 pub const EXPORT_PATH: &str = "/api/subscribers/export";
 
 /// The service name requests are signed for, as with API Gateway.
@@ -294,7 +297,7 @@ mod server_side {
             .ok()
             .map(|caller| caller.0)
             .filter(Caller::is_admin)
-            .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, "Forbidden"))
+            .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, super::NOT_AN_ADMIN))
     }
 
     fn address(email: &str) -> Result<SubscriberEmail, ApiError> {

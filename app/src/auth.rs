@@ -81,6 +81,9 @@ pub enum SignedOut {
     Revoked,
     /// The provider can't end sessions (a Cognito pool): they stand until they expire.
     NotRevocable,
+    /// Ended here; the admin is still signed in at the OpenID Connect provider, whose
+    /// end-session page the login page offers.
+    ProviderSessionStands,
 }
 
 /// Logging out: ends the session of `token` (and older ones of the same user) on the server.
@@ -333,6 +336,9 @@ mod server_side {
                 tracing::error!(error = %describe(&err), "sign-in failed");
                 Err(ApiError::unavailable())
             }
+            Err(SignInError::SignsInElsewhere(provider)) => Err(ApiError::bad_request(format!(
+                "This site does not check passwords: log in with {provider} instead."
+            ))),
         }
     }
 
@@ -385,6 +391,8 @@ mod server_side {
         audit::signed_out(&verified.caller.username, &verified.caller.sub, revoked);
         Ok(if revoked {
             SignedOut::Revoked
+        } else if services.identity.offers_provider_sign_out().await {
+            SignedOut::ProviderSessionStands
         } else {
             SignedOut::NotRevocable
         })

@@ -105,6 +105,15 @@ mod minting {
             hex::encode(self.0)
         }
 
+        /// A key for another purpose, derived from this one: instances that share this key
+        /// share it too, and neither reveals the other.
+        pub fn derive(&self, purpose: &str) -> [u8; 32] {
+            self.mac(b"derived-key", purpose.as_bytes())
+                .finalize()
+                .into_bytes()
+                .into()
+        }
+
         fn mac(&self, purpose: &[u8], data: &[u8]) -> HmacSha256 {
             let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
             mac.update(purpose);

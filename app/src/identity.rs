@@ -1,8 +1,9 @@
 //! The identity provider port: signs users in (username + password -> ID token) and verifies ID
-//! tokens. Two implementations live in the server crate: the embedded provider (users in the
-//! data directory, tokens signed by our own RSA key) and a Cognito user pool.
+//! tokens. Three implementations live in the server crate: the embedded provider (users in the
+//! data directory, tokens signed by our own RSA key), a Cognito user pool, and any OpenID Connect
+//! provider (admins sign in on its pages; the server runs the authorization code flow).
 
-use crate::credentials::Caller;
+use crate::{credentials::Caller, provider_sign_in::SignInMethod};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -49,6 +50,9 @@ pub enum SignInError {
     UnsupportedChallenge(String),
     #[error("the identity provider is unavailable")]
     Unavailable(#[source] crate::error::Cause),
+    /// Admins sign in on the provider's pages, not with a password here.
+    #[error("passwords are not checked here: admins sign in with {0}")]
+    SignsInElsewhere(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,17 @@ pub trait IdentityProvider: Send + Sync + 'static {
     /// Whether ID tokens can be verified now (the keys are at hand), for `/readyz`.
     async fn check_ready(&self) -> Result<(), TokenError> {
         Ok(())
+    }
+
+    /// How the login page signs admins in.
+    fn sign_in_method(&self) -> SignInMethod {
+        SignInMethod::Password
+    }
+
+    /// Whether the provider has a page that ends the admin's session there too (an OpenID
+    /// Connect provider's `end_session_endpoint`), offered after logging out here.
+    async fn offers_provider_sign_out(&self) -> bool {
+        false
     }
 }
 

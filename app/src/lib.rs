@@ -10,6 +10,7 @@ pub mod error;
 pub mod issue_desk;
 pub mod mail_links;
 pub mod page_location;
+pub mod provider_sign_in;
 pub mod session;
 pub mod sigv4_signer;
 pub mod stories;

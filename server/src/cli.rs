@@ -293,6 +293,9 @@ pub enum IdentityKind {
     Embedded,
     /// A Cognito user pool.
     Cognito,
+    /// Any OpenID Connect provider (Auth0, Okta, Keycloak, Entra ID, Cognito's hosted UI…):
+    /// admins sign in on its pages.
+    Oidc,
 }
 
 /// The store and identity provider, and their AWS settings. The AWS SDK itself is configured
@@ -335,6 +338,68 @@ pub struct BackendArgs {
     /// The ID tokens' issuer. Default: https://cognito-idp.<region>.amazonaws.com/<pool id>.
     #[arg(long, env = "STORIES_COGNITO_ISSUER", global = true)]
     pub cognito_issuer: Option<String>,
+
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+}
+
+/// The OpenID Connect provider, for `--identity oidc` (see docs/oidc.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct OidcArgs {
+    /// The provider's issuer URL: its discovery document is
+    /// `<issuer>/.well-known/openid-configuration`. HTTPS (plain HTTP only on loopback).
+    #[arg(long, env = "STORIES_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id this site has at the provider (a public client: PKCE, no secret).
+    #[arg(long, env = "STORIES_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+
+    /// The client secret, only for providers that insist on one.
+    #[arg(
+        long,
+        env = "STORIES_OIDC_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub oidc_client_secret: Option<String>,
+
+    /// The scopes asked for (space-separated; `openid` is always asked for).
+    #[arg(
+        long,
+        env = "STORIES_OIDC_SCOPES",
+        default_value = "openid email profile",
+        global = true
+    )]
+    pub oidc_scopes: String,
+
+    /// The ID token claim that makes an admin (a string or a list of strings), e.g. `groups`.
+    #[arg(
+        long,
+        env = "STORIES_OIDC_ADMIN_CLAIM",
+        default_value = "groups",
+        global = true
+    )]
+    pub oidc_admin_claim: String,
+
+    /// The values of that claim that make an admin (comma-separated), e.g. `admin`, or a list
+    /// of email addresses with `--oidc-admin-claim email`.
+    #[arg(
+        long,
+        env = "STORIES_OIDC_ADMIN_VALUE",
+        default_value = "admin",
+        global = true
+    )]
+    pub oidc_admin_value: String,
+
+    /// The provider's name on the login page ("Log in with <name>").
+    #[arg(
+        long,
+        env = "STORIES_OIDC_PROVIDER_NAME",
+        default_value = "your organization's account",
+        global = true
+    )]
+    pub oidc_provider_name: String,
 }
 
 #[derive(Debug, Args, Default)]

@@ -4,7 +4,9 @@
 
 pub mod cognito;
 pub mod embedded;
+pub mod https;
 pub mod id_token;
+pub mod oidc;
 pub mod password_worker;
 pub mod users;
 
@@ -21,12 +23,16 @@ use std::sync::Arc;
 pub struct Identity {
     pub provider: SharedIdentity,
     pub jwks: Option<Arc<Jwks>>,
+    /// The OpenID Connect provider, whose sign-in routes the server adds.
+    pub oidc: Option<Arc<oidc::OidcIdentity>>,
 }
 
-/// The identity provider the settings ask for.
+/// The identity provider the settings ask for. `public_url` is where the site is reached (an
+/// OpenID Connect provider sends admins back there).
 pub async fn from_settings(
     settings: &BackendArgs,
     resources: &Resources,
+    public_url: &str,
 ) -> anyhow::Result<Identity> {
     Ok(match settings.identity {
         IdentityKind::Embedded => {
@@ -35,11 +41,22 @@ pub async fn from_settings(
             Identity {
                 provider: Arc::new(identity),
                 jwks: Some(jwks),
+                oidc: None,
             }
         }
         IdentityKind::Cognito => Identity {
             provider: Arc::new(cognito::CognitoIdentity::from_settings(settings, resources).await?),
             jwks: None,
+            oidc: None,
         },
+        IdentityKind::Oidc => {
+            let oidc =
+                Arc::new(oidc::OidcIdentity::from_settings(&settings.oidc, public_url).await?);
+            Identity {
+                provider: oidc.clone(),
+                jwks: None,
+                oidc: Some(oidc),
+            }
+        }
     })
 }

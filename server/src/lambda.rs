@@ -42,11 +42,18 @@ pub fn check_settings(
              on one instance's temporary disk): set STORIES_STORE=dynamodb and STORIES_TABLE"
         );
     }
-    if backends.identity != IdentityKind::Cognito {
+    if backends.identity == IdentityKind::Embedded {
         anyhow::bail!(
-            "in Lambda, admins must sign in with a Cognito user pool (embedded users live on one \
-             instance's disk): set STORIES_IDENTITY=cognito, STORIES_COGNITO_USER_POOL_ID and \
-             STORIES_COGNITO_CLIENT_ID"
+            "in Lambda, admins must sign in with a Cognito user pool or an OpenID Connect \
+             provider (embedded users live on one instance's disk): set STORIES_IDENTITY=cognito, \
+             STORIES_COGNITO_USER_POOL_ID and STORIES_COGNITO_CLIENT_ID, or STORIES_IDENTITY=oidc, \
+             STORIES_OIDC_ISSUER and STORIES_OIDC_CLIENT_ID"
+        );
+    }
+    if backends.identity == IdentityKind::Oidc && list.public_url.is_none() {
+        anyhow::bail!(
+            "with an OpenID Connect provider, the provider sends admins back to \
+             <site>/login/callback: set STORIES_PUBLIC_URL (e.g. the HttpApi's URL, or your domain)"
         );
     }
     if !serve.shares_credential_key() {

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod newsletter;
 pub mod newsletter_issue;
 pub mod page_cache;
+pub mod provider_sign_in;
 pub mod resources;
 pub mod secret_file;
 pub mod seed_cli;

@@ -27,7 +27,7 @@ pub fn admin_caller(caller: Option<axum::Extension<Caller>>) -> Result<Caller, A
     caller
         .map(|axum::Extension(caller)| caller)
         .filter(Caller::is_admin)
-        .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, "Forbidden"))
+        .ok_or_else(|| ApiError::new(ApiErrorKind::Forbidden, app::admin::NOT_AN_ADMIN))
 }
 
 /// Admin calls carry no or tiny bodies.
@@ -198,12 +198,12 @@ pub async fn require_signature(
     };
     if !caller.is_admin() {
         app::audit::access_denied(&caller.username, parts.uri.path());
-        let message = format!(
-            "User: {} is not authorized to perform: execute-api:Invoke on resource: {}",
-            caller.username,
-            parts.uri.path()
+        // API Gateway's error type, but words the admin page can show as they are.
+        return refusal(
+            app::admin::NOT_AN_ADMIN.to_owned(),
+            "AccessDeniedException",
+            false,
         );
-        return refusal(message, "AccessDeniedException", false);
     }
     parts.extensions.insert(caller);
     next.run(Request::from_parts(parts, Body::from(body))).await

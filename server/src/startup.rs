@@ -11,6 +11,7 @@ use crate::{
     mail_links_api,
     newsletter::Newsletter,
     page_cache::{self, PageCache},
+    provider_sign_in::ProviderSignIn,
     resources::Resources,
     signed_api::{self, SignedApi},
     sigv4_verifier::Verifier,
@@ -149,7 +150,8 @@ async fn build_router(
 ) -> anyhow::Result<(Router, Arc<Newsletter>)> {
     let backends = &settings.backends;
     let store = store::from_settings(backends, &resources).await?;
-    let identity = identity::from_settings(backends, &resources).await?;
+    let list = list_settings(settings, bound);
+    let identity = identity::from_settings(backends, &resources, &list.public_url).await?;
     let catalog = content::embedded_catalog().context("loading the stories")?;
     warn_if_site_not_split(&settings.leptos);
     if backends.store == StoreKind::Dynamodb && !settings.serve.shares_credential_key() {
@@ -159,11 +161,15 @@ async fn build_router(
         );
     }
     let key = credential_key::from_settings(&settings.serve, &resources).await?;
+    let provider_sign_in = identity.oidc.map(|oidc| {
+        let cookie_key = key.derive("provider-sign-in-attempts");
+        Arc::new(ProviderSignIn::new(oidc, cookie_key, &list.public_url))
+    });
     let mailer = Arc::new(Mailer::from_settings(&settings.mail, &resources).await?);
     let subscriptions = Arc::new(Subscriptions::new(
         Arc::clone(&store),
         Arc::clone(&mailer),
-        list_settings(settings, bound),
+        list,
     ));
     tokio::spawn(Arc::clone(&subscriptions).remove_expired_periodically());
     let catalog = Arc::new(catalog);
@@ -197,6 +203,7 @@ async fn build_router(
         trusted_proxies: Arc::new(TrustedProxies(settings.serve.trusted_proxies.clone())),
         subscriptions,
         newsletter: Arc::clone(&newsletter),
+        provider_sign_in,
     });
     let router = router(
         state,
@@ -305,6 +312,13 @@ pub fn router(state: AppState, request_timeout: Duration, hsts: bool, metrics: b
             axum::routing::post(issue_api::preview),
         )
         .route("/.well-known/jwks.json", get(jwks))
+        .merge(
+            state
+                .provider_sign_in
+                .clone()
+                .map(ProviderSignIn::routes)
+                .unwrap_or_default(),
+        )
         .route("/post/{slug}", get(add_trailing_slash))
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .fallback(leptos_axum::file_and_error_handler_with_context::<

@@ -24,6 +24,8 @@ pub struct ServerState {
     pub subscriptions: Arc<crate::subscriptions::Subscriptions>,
     /// Newsletter issues: starting them, previews, progress (its worker delivers them).
     pub newsletter: Arc<crate::newsletter::Newsletter>,
+    /// Signing admins in at an OpenID Connect provider (`--identity oidc`).
+    pub provider_sign_in: Option<Arc<crate::provider_sign_in::ProviderSignIn>>,
 }
 
 impl AppState {

@@ -778,11 +778,16 @@ async fn a_correctly_signed_caller_outside_the_admin_group_gets_403() {
     let (_token, creds) = app.admin_credentials("reader", PASSWORD).await;
     let response = signed_get(&app, &creds, "/api/subscribers").await;
     assert_eq!(response.status(), 403);
+    let response_type = response.headers()["x-amzn-errortype"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body["message"],
-        "User: reader is not authorized to perform: execute-api:Invoke on resource: /api/subscribers"
+        "Your account is not an admin of this site."
     );
+    assert_eq!(response_type, "AccessDeniedException");
 }
 
 /// The admin page's management calls: counts per status, filter, search, unsubscribe, erase

@@ -24,6 +24,9 @@ pub fn Navbar() -> impl IntoView {
     }
 }
 
+/// Where logging out lands when the admin is still signed in at the OpenID Connect provider.
+pub const SIGNED_OUT_OF_SITE_ONLY: &str = "/login?signed_out=provider";
+
 /// "Log in", or "Admin" and "Log out", following the stored token.
 #[island]
 fn NavAccount() -> impl IntoView {
@@ -35,11 +38,16 @@ fn NavAccount() -> impl IntoView {
     // browser forgets it whatever the answer, even offline.
     let log_out = move |_| {
         leptos::task::spawn_local(async {
+            let mut next = "/";
             if let Some(token) = Session::stored_token() {
-                let _ = crate::auth::client::sign_out(&token).await;
+                let answer = crate::auth::client::sign_out(&token).await;
+                if let Ok(crate::auth::SignedOut::ProviderSessionStands) = answer {
+                    // The login page offers the provider's own log-out.
+                    next = SIGNED_OUT_OF_SITE_ONLY;
+                }
             }
             Session::sign_out();
-            go_to("/");
+            go_to(next);
         });
     };
     view! {

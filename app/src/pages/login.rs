@@ -2,23 +2,60 @@ use crate::{
     auth::{client, fields, LoginStep, NewPasswordRequired},
     components::hydrated::hydrated,
     error::ApiError,
+    provider_sign_in::{self as provider_paths, ProviderSignInFailure, SignInMethod},
     session::{go_to, Session},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 /// Username + password, then (for a temporary password, as Cognito hands out to new users) a
-/// "choose a new password" step.
+/// "choose a new password" step. With an OpenID Connect provider, a link to its pages instead.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    view! {
-        <Title text="Login · Serverless Stories"/>
-        <section class="container narrow">
+    let form = match sign_in_method() {
+        SignInMethod::Password => view! {
             <noscript>
                 <p class="alert alert-info">"Logging in needs JavaScript: the browser keeps your session and signs admin requests."</p>
             </noscript>
             <LoginForm/>
-        </section>
+        }
+        .into_any(),
+        SignInMethod::Provider { name } => view! { <ProviderSignIn name/> }.into_any(),
+    };
+    view! {
+        <Title text="Login · Serverless Stories"/>
+        <section class="container narrow">{form}</section>
+    }
+}
+
+/// How this site signs admins in (the page is rendered on the server, which knows).
+fn sign_in_method() -> SignInMethod {
+    #[cfg(feature = "ssr")]
+    if let Some(services) = use_context::<std::sync::Arc<crate::services::Services>>() {
+        return services.identity.sign_in_method();
+    }
+    SignInMethod::Password
+}
+
+/// "Log in with <provider>": a plain link (no JavaScript needed to sign in); the server runs
+/// the authorization code flow and lands on the admin page. After a failed attempt or a log-out
+/// (see the navbar), the page says so.
+#[component]
+fn ProviderSignIn(name: String) -> impl IntoView {
+    let failure = crate::page_location::query("failed")
+        .and_then(|code| ProviderSignInFailure::from_code(&code));
+    let signed_out = crate::page_location::query("signed_out").is_some_and(|v| v == "provider");
+    view! {
+        <h1>"Login"</h1>
+        {failure.map(|failure| view! { <p class="alert alert-danger" role="alert">{failure.message()}</p> })}
+        {signed_out.then(|| view! {
+            <div class="alert alert-info" role="status">
+                <p>{format!("You are logged out of this site. You may still be signed in at {name}.")}</p>
+                <p><a href=provider_paths::SIGN_OUT>{format!("Log out of {name} too")}</a></p>
+            </div>
+        })}
+        <p>{format!("Admins sign in with {name}.")}</p>
+        <p><a class="button button-primary" href=provider_paths::SIGN_IN>{format!("Log in with {name}")}</a></p>
     }
 }
 

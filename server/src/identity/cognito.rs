@@ -13,8 +13,6 @@ use aws_sdk_cognitoidentityprovider::{
     types::{AuthFlowType, AuthenticationResultType, ChallengeNameType},
     Client,
 };
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
 use std::{
     sync::{Arc, RwLock},
     time::{Duration, Instant},
@@ -299,7 +297,7 @@ impl IdentityProvider for CognitoIdentity {
 /// token names a key we do not have: that is how a key rotation arrives.
 pub struct JwksCache {
     url: String,
-    http: HttpsClient,
+    http: super::https::Client,
     rules: TokenRules,
     refetch_interval: Duration,
     current: RwLock<Option<Arc<IdTokenVerifier>>>,
@@ -313,7 +311,7 @@ impl JwksCache {
         rules: TokenRules,
         refetch_interval: Duration,
     ) -> Result<Self, CognitoConfigError> {
-        let http = https_client()?;
+        let http = super::https::client().map_err(CognitoConfigError::Http)?;
         Ok(Self {
             url,
             http,
@@ -382,54 +380,16 @@ impl JwksCache {
         let url = &self.url;
         let request = http::Request::get(url)
             .header(http::header::ACCEPT, "application/json")
-            .body(Empty::<Bytes>::new())
+            .body(Vec::new())
             .map_err(|e| format!("GET {url}: {e}"))?;
-        let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(format!("HTTP {status}"));
-            }
-            // A JWKS is a few kilobytes; a misconfigured URL must not fill memory.
-            let body = Limited::new(response.into_body(), 256 * 1024)
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            serde_json::from_slice::<Jwks>(&body).map_err(|e| format!("not a JWKS: {e}"))
-        };
-        match tokio::time::timeout(FETCH_TIMEOUT, exchange).await {
-            Ok(result) => result.map_err(|e| format!("GET {url}: {e}")),
-            Err(_) => Err(format!("GET {url}: no answer within {FETCH_TIMEOUT:?}")),
+        let response = super::https::send(&self.http, request).await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("GET {url}: HTTP {status}"));
         }
+        serde_json::from_slice::<Jwks>(response.body())
+            .map_err(|e| format!("GET {url}: not a JWKS: {e}"))
     }
-}
-
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-
-type HttpsClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Empty<Bytes>,
->;
-
-/// HTTPS with the system's root certificates (and plain HTTP, for an emulator on loopback).
-fn https_client() -> Result<HttpsClient, CognitoConfigError> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|e| {
-            CognitoConfigError::Http(format!("loading the system's root certificates: {e}"))
-        })?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(connector),
-    )
 }
 
 #[cfg(test)]

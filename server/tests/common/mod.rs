@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod lambda;
+pub mod oidc_provider;
 pub mod sigv4_client;
 
 use std::{
