@@ -27,6 +27,13 @@ const doubleOptInDataDir = path.join(dataDir, "double-opt-in");
 fs.mkdirSync(doubleOptInDataDir, { recursive: true });
 process.env.E2E_DOUBLE_OPT_IN_DATA_DIR = doubleOptInDataDir;
 
+// With an OpenID Connect provider running (scripts/test starts end2end/oidc-provider.mjs), a
+// fifth instance signing admins in there, for tests/oidc.spec.ts.
+const oidcIssuer = process.env.E2E_OIDC_ISSUER;
+const oidcPort = Number(process.env.E2E_OIDC_PORT ?? port + 4);
+const oidcURL = `http://127.0.0.1:${oidcPort}`;
+if (oidcIssuer) fs.mkdirSync(path.join(dataDir, "oidc"), { recursive: true });
+
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
   args: [
@@ -56,12 +63,21 @@ export default defineConfig({
     launchOptions: chromium,
   },
   projects: [
-    { name: "chromium", testIgnore: /(aws|lifecycle)\.spec\.ts/, use: { ...devices["Desktop Chrome"], launchOptions: chromium } },
+    { name: "chromium", testIgnore: /(aws|lifecycle|oidc)\.spec\.ts/, use: { ...devices["Desktop Chrome"], launchOptions: chromium } },
     {
       name: "double-opt-in",
       testMatch: /lifecycle\.spec\.ts/,
       use: { ...devices["Desktop Chrome"], launchOptions: chromium, baseURL: doubleOptInURL },
     },
+    ...(oidcIssuer
+      ? [
+          {
+            name: "oidc",
+            testMatch: /oidc\.spec\.ts/,
+            use: { ...devices["Desktop Chrome"], launchOptions: chromium, baseURL: oidcURL },
+          },
+        ]
+      : []),
     ...(aws
       ? [
           {
@@ -118,6 +134,31 @@ export default defineConfig({
         RUST_LOG: "warn",
       },
     },
+    ...(oidcIssuer
+      ? [
+          {
+            command: binary,
+            cwd: root,
+            url: `${oidcURL}/healthz`,
+            reuseExistingServer: false,
+            timeout: 60_000,
+            stdout: "ignore" as const,
+            stderr: "pipe" as const,
+            env: {
+              LEPTOS_SITE_ADDR: `127.0.0.1:${oidcPort}`,
+              LEPTOS_SITE_ROOT: path.join(root, "target/site"),
+              STORIES_DATA_DIR: path.join(dataDir, "oidc"),
+              STORIES_IDENTITY: "oidc",
+              STORIES_OIDC_ISSUER: oidcIssuer,
+              STORIES_OIDC_CLIENT_ID: "stories",
+              STORIES_OIDC_PROVIDER_NAME: "Test Provider",
+              STORIES_PUBLIC_URL: oidcURL,
+              STORIES_SUBSCRIBE_LIMIT: "0",
+              RUST_LOG: "warn",
+            },
+          },
+        ]
+      : []),
     ...(aws ? [aws.webServer] : []),
     ...(lambda ? [lambda.webServer] : []),
   ],

@@ -1,4 +1,5 @@
 import { test, expect, Page } from "@playwright/test";
+import * as fs from "node:fs";
 
 export const SUCCESS = "You have successfully subscribed to the newsletter!";
 export const ALREADY = "You are already subscribed.";
@@ -47,3 +48,26 @@ export function failOnPageErrors(): void {
     expect(problems).toEqual([]);
   });
 }
+
+const AXE_SOURCE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core's WCAG 2 A/AA rules and best practices (heading order among them) on the page as
+ * it is now; every violation is listed with the elements it names. */
+export async function expectNoViolations(page: Page): Promise<void> {
+  // Evaluated through the DevTools protocol: an added <script> would be (rightly) refused by the
+  // page's Content Security Policy.
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const axe = (window as any).axe;
+    const results = await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+    });
+    return results.violations.map(
+      (v: { id: string; help: string; nodes: { target: string[] }[] }) =>
+        `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
+    );
+  });
+  expect(violations).toEqual([]);
+}
+

@@ -126,6 +126,11 @@ fn without_stateless_backends_and_a_shared_key_lambda_mode_says_what_to_set() {
     };
     assert!(lambda(&[]).contains("set STORIES_STORE=dynamodb"));
     assert!(lambda(&[("STORIES_STORE", "dynamodb")]).contains("set STORIES_IDENTITY=cognito"));
+    let no_public_url = lambda(&[("STORIES_STORE", "dynamodb"), ("STORIES_IDENTITY", "oidc")]);
+    assert!(
+        no_public_url.contains("<site>/login/callback: set STORIES_PUBLIC_URL"),
+        "{no_public_url}"
+    );
     let no_key = lambda(&[
         ("STORIES_STORE", "dynamodb"),
         ("STORIES_IDENTITY", "cognito"),

@@ -1,0 +1,80 @@
+import { test, expect, Page, Browser } from "@playwright/test";
+import { expectNoViolations, failOnPageErrors, open, uniqueEmail } from "./helpers";
+
+// An instance signing admins in at a real OpenID Connect provider (end2end/oidc-provider.mjs,
+// npm oidc-provider, started by scripts/test): its own login page, PKCE, its end-session page.
+// The provider makes `admin…` logins admins (groups: ["admin"]) and anyone else a reader.
+failOnPageErrors();
+
+const PROVIDER = "Test Provider";
+
+async function signInAtProvider(page: Page, login: string): Promise<void> {
+  await open(page, "/login");
+  await expect(page.getByRole("heading", { level: 1, name: "Login" })).toBeVisible();
+  await page.getByRole("link", { name: `Log in with ${PROVIDER}` }).click();
+  // The provider's own page.
+  await expect(page.getByRole("heading", { name: "Sign-in" })).toBeVisible();
+  await page.getByLabel("Username").fill(login);
+  await page.getByRole("button", { name: "Sign-in" }).click();
+}
+
+test("an admin signs in at the provider, sees the list, and logs out here and there", async ({ page, request }) => {
+  const email = uniqueEmail("oidc-reader");
+  const subscribed = await request.post("/api/subscribe", {
+    form: { email },
+    headers: { accept: "application/json" },
+  });
+  expect(subscribed.status()).toBe(200);
+
+  await signInAtProvider(page, "admin@example.test");
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByRole("heading", { level: 2, name: "List of Subscribers" })).toBeVisible();
+  await expect(page.getByRole("cell", { name: email })).toBeVisible();
+  // The page took the session over: in local storage, and the handoff cookie is gone.
+  expect(await page.evaluate(() => localStorage.getItem("token"))).toBeTruthy();
+  const handoff = (await page.context().cookies()).filter((c) => c.name === "stories_signed_in");
+  expect(handoff).toEqual([]);
+
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(/\/login\?signed_out=provider$/);
+  await expect(page.getByText(`You may still be signed in at ${PROVIDER}.`)).toBeVisible();
+  expect(await page.evaluate(() => localStorage.getItem("token"))).toBeNull();
+  await page.getByRole("link", { name: `Log out of ${PROVIDER} too` }).click();
+  await page.getByRole("button", { name: "Yes, sign me out" }).click();
+  // Back on our login page; signing in again asks the provider for the login again.
+  await expect(page).toHaveURL(/\/login$/);
+  await page.getByRole("link", { name: `Log in with ${PROVIDER}` }).click();
+  await expect(page.getByRole("heading", { name: "Sign-in" })).toBeVisible();
+});
+
+test("a user who is not an admin by the claim is told so instead of the list", async ({ page }) => {
+  await signInAtProvider(page, "bob");
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByText("Your account is not an admin of this site.").first()).toBeVisible();
+  await expect(page.locator("table.subscribers")).toHaveCount(0);
+});
+
+test("cancelling at the provider comes back to the login page with a message", async ({ page }) => {
+  await open(page, "/login");
+  await page.getByRole("link", { name: `Log in with ${PROVIDER}` }).click();
+  await page.getByRole("link", { name: "Cancel" }).click();
+  await expect(page).toHaveURL(/\/login\?failed=declined$/);
+  await expect(page.getByRole("alert")).toHaveText("The sign-in was cancelled or refused at the provider.");
+  await expectNoViolations(page);
+  await open(page, "/login?signed_out=provider");
+  await expectNoViolations(page);
+});
+
+test("the sign-in itself needs no JavaScript", async ({ browser }: { browser: Browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await page.getByRole("link", { name: `Log in with ${PROVIDER}` }).click();
+  await page.getByLabel("Username").fill("admin@example.test");
+  await page.getByRole("button", { name: "Sign-in" }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+  // The verified ID token waits for the page's script in the handoff cookie.
+  const handoff = (await context.cookies()).find((c) => c.name === "stories_signed_in");
+  expect(handoff?.value.split(".")).toHaveLength(3);
+  await context.close();
+});
