@@ -112,7 +112,19 @@ class Template(unittest.TestCase):
         self.assertEqual(function["Architectures"], [{"Ref": "Architecture"}])
         env = function["Environment"]["Variables"]
         self.assertEqual(env["STORIES_STORE"], "dynamodb")
-        self.assertEqual(env["STORIES_IDENTITY"], "cognito")
+        # The user pool, unless an OpenID Connect issuer is given (then its settings too).
+        self.assertEqual(env["STORIES_IDENTITY"], {"Fn::If": ["UsesOidc", "oidc", "cognito"]})
+        for setting, parameter in [
+            ("ISSUER", "OidcIssuer"),
+            ("CLIENT_ID", "OidcClientId"),
+            ("ADMIN_CLAIM", "OidcAdminClaim"),
+            ("ADMIN_VALUE", "OidcAdminValue"),
+            ("PROVIDER_NAME", "OidcProviderName"),
+        ]:
+            self.assertEqual(
+                env[f"STORIES_OIDC_{setting}"],
+                {"Fn::If": ["UsesOidc", {"Ref": parameter}, {"Ref": "AWS::NoValue"}]},
+            )
         self.assertEqual(env["STORIES_TABLE"], {"Ref": "EmailsTable"})
         self.assertEqual(env["STORIES_SIGNING_KEY_SECRET"], {"Ref": "SigningKeySecret"})
         self.assertNotIn("STORIES_SIGNING_KEY", env)
