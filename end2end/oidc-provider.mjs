@@ -1,4 +1,6 @@
-// Local OpenID Connect provider for automated tests (npm oidc-provider 8.8: it runs on the Node.js 18 Debian 12 installs and on 20).
+// Local OpenID Connect provider for automated tests. Logins starting with `admin` are admins;
+// one containing `many-groups` is in 250 more groups.
+// (npm oidc-provider 8.8: it runs on the Node.js 18 Debian 12 installs and on 20).
 //
 // env:
 //   OIDC_PORT                       port on 127.0.0.1 (0 or unset = pick a free port)
@@ -73,7 +75,13 @@ function claimsFor(login) {
     email_verified: true,
     name: local.charAt(0).toUpperCase() + local.slice(1),
     preferred_username: login,
-    groups: login.startsWith('admin') ? ['admin'] : ['readers'],
+    groups: [
+      login.startsWith('admin') ? 'admin' : 'readers',
+      // A member of very many groups (as in large directories): an ID token of about 10 KB.
+      ...(login.includes('many-groups')
+        ? Array.from({ length: 250 }, (_, i) => `a1b2c3d4-0000-4000-8000-${String(i).padStart(12, '0')}`)
+        : []),
+    ],
   };
 }
 

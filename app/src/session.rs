@@ -73,14 +73,16 @@ pub fn go_to(path: &str) {
 mod handoff {
     #[cfg(feature = "hydrate")]
     pub fn take() -> Option<String> {
-        use crate::provider_sign_in::{HANDOFF_COOKIE, LANDING};
+        use crate::provider_sign_in::{handoff_cookie_name, handoff_token, LANDING};
         use wasm_bindgen::JsCast;
         let document: web_sys::HtmlDocument = web_sys::window()?.document()?.dyn_into().ok()?;
         let cookies = document.cookie().ok()?;
-        let token = super::cookie_value(&cookies, HANDOFF_COOKIE)?.to_owned();
-        let _ = document.set_cookie(&format!(
-            "{HANDOFF_COOKIE}=; Path={LANDING}; Max-Age=0; SameSite=Lax"
-        ));
+        let (token, count) = handoff_token(|name| super::cookie_value(&cookies, name))?;
+        for index in 0..count {
+            let name = handoff_cookie_name(index);
+            let _ =
+                document.set_cookie(&format!("{name}=; Path={LANDING}; Max-Age=0; SameSite=Lax"));
+        }
         Some(token)
     }
 

@@ -181,15 +181,25 @@ async fn callback(
     let client = client.map(|client| client.0 .0);
     match flow.provider.finish(&code, &attempt).await {
         Ok(signed_in) => {
+            let Some(chunks) = provider_paths::handoff_chunks(&signed_in.id_token) else {
+                tracing::error!(
+                    bytes = signed_in.id_token.len(),
+                    "the provider's ID token is too long to hand to the page"
+                );
+                return refuse(ProviderSignInFailure::TokenRefused);
+            };
             app::audit::signed_in(&signed_in.username, client);
-            let handoff = flow.cookie(
-                provider_paths::HANDOFF_COOKIE,
-                &signed_in.id_token,
-                provider_paths::LANDING,
-                HANDOFF_LIFETIME_SECS,
-                false,
-            );
-            see_other(provider_paths::LANDING, &[consumed, handoff])
+            let mut cookies = vec![consumed.clone()];
+            cookies.extend(chunks.iter().enumerate().map(|(index, chunk)| {
+                flow.cookie(
+                    &provider_paths::handoff_cookie_name(index),
+                    chunk,
+                    provider_paths::LANDING,
+                    HANDOFF_LIFETIME_SECS,
+                    false,
+                )
+            }));
+            see_other(provider_paths::LANDING, &cookies)
         }
         Err(FinishError::CodeRefused(reason)) => {
             tracing::warn!(%reason, "the provider refused the sign-in code");
