@@ -441,3 +441,91 @@ async fn a_scheduled_event_delivers_started_issues() {
         .await;
     assert_eq!(http["statusCode"], 404, "{http}");
 }
+
+/// `--identity oidc` in Lambda mode: init fetches nothing from the provider; the sign-in's
+/// redirects and cookies travel through HTTP API events (cookies in their own `cookies` arrays,
+/// as API Gateway sends and expects them), and the handed-over token gets credentials.
+#[tokio::test]
+async fn an_admin_signs_in_at_an_openid_connect_provider_through_http_api_events() {
+    let deployment = Deployment::new().await;
+    let provider = common::oidc_provider::FakeProvider::start().await;
+    let mut env: Vec<(String, String)> = function_env(&deployment)
+        .await
+        .into_iter()
+        .filter(|(name, _)| name != "STORIES_IDENTITY")
+        .collect();
+    env.extend(provider.settings());
+    env.push(("STORIES_PUBLIC_URL".into(), format!("https://{API_HOST}")));
+    let function = LambdaFunction::start(&env).await;
+    let cookies_of = |answer: &Value| -> Vec<String> {
+        answer["cookies"]
+            .as_array()
+            .map(|cookies| {
+                cookies
+                    .iter()
+                    .filter_map(|c| c.as_str())
+                    .map(|c| c.split(';').next().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let login = function
+        .invoke(&http_api_event("GET", "/login", "", &[], None))
+        .await;
+    assert!(String::from_utf8_lossy(&body_of(&login)).contains("Log in with Example ID"));
+    let start = function
+        .invoke(&http_api_event("GET", "/login/oidc", "", &[], None))
+        .await;
+    assert_eq!(start["statusCode"], 303);
+    let attempt = cookies_of(&start);
+    assert!(
+        attempt[0].starts_with("stories_oidc_attempt="),
+        "{attempt:?}"
+    );
+    let authorize = header(&start, "location").to_owned();
+    assert!(
+        authorize.contains("redirect_uri=https%3A%2F%2Fa1b2c3d4e5.execute-api"),
+        "{authorize}"
+    );
+
+    let at_provider = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap();
+    let back = at_provider.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let query = back
+        .strip_prefix(&format!("https://{API_HOST}/login/callback?"))
+        .unwrap_or_else(|| panic!("{back}"));
+    let mut callback = http_api_event("GET", "/login/callback", query, &[], None);
+    callback["cookies"] = json!(attempt);
+    let landed = function.invoke(&callback).await;
+    assert_eq!(landed["statusCode"], 303, "{landed}");
+    assert_eq!(header(&landed, "location"), "/admin");
+    let token = cookies_of(&landed)
+        .into_iter()
+        .find_map(|c| c.strip_prefix("stories_signed_in_0=").map(str::to_owned))
+        .expect("the handoff cookie");
+
+    let credentials = function
+        .invoke(&http_api_event(
+            "POST",
+            "/api/credentials",
+            "",
+            &[FORM, JSON],
+            Some(&format!("token={token}")),
+        ))
+        .await;
+    assert_eq!(credentials["statusCode"], 200, "{credentials}");
+    assert!(json_body(&credentials)["Credentials"]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .starts_with("ASIA"));
+}
