@@ -17,11 +17,11 @@ pub const SIGNED_ENDPOINTS: &[&str] = &[
     crate::issue_desk::PREVIEW_PATH,
 ];
 
-/// The list as CSV (the server crate's `subscriber_export`; `status` and `search` as for the
-/// list).
 /// What a signed-in user who is not an admin is told (403) by every admin endpoint.
 pub const NOT_AN_ADMIN: &str = "Your account is not an admin of this site.";
 
+/// The list as CSV (the server crate's `subscriber_export`; `status` and `search` as for the
+/// list).
 pub const EXPORT_PATH: &str = "/api/subscribers/export";
 
 /// The service name requests are signed for, as with API Gateway.

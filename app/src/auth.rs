@@ -379,7 +379,18 @@ mod server_side {
     /// Ends the token's session (see `IdentityProvider::end_sessions`).
     pub async fn sign_out(token: &str) -> Result<SignedOut, ApiError> {
         let services = Services::from_context()?;
-        let verified = standing_session(&services, token).await?;
+        let verified = match standing_session(&services, token).await {
+            Ok(verified) => verified,
+            // Nothing to end here (the token expired, say), but the provider's session may
+            // well stand: still offer its log-out.
+            Err(err)
+                if err.error == ApiErrorKind::Unauthorized
+                    && services.identity.offers_provider_sign_out().await =>
+            {
+                return Ok(SignedOut::ProviderSessionStands)
+            }
+            Err(err) => return Err(err),
+        };
         let revoked = services
             .identity
             .end_sessions(&verified.caller, verified.authenticated_at)

@@ -17,47 +17,11 @@ pub const SIGN_IN: &str = "/login/oidc";
 pub const CALLBACK: &str = "/login/callback";
 /// Redirects to the provider's end-session page.
 pub const SIGN_OUT: &str = "/logout/provider";
-/// The cookies that hand a new session's ID token from the callback to the page: read once by
-/// the browser, moved to local storage, and deleted. Browsers keep about 4 KB per cookie and ID
-/// tokens with many groups are longer, so the token is split into numbered cookies
-/// (`stories_signed_in_0`, `_1`, …).
-pub const HANDOFF_COOKIE: &str = "stories_signed_in";
-const HANDOFF_CHUNK_BYTES: usize = 3500;
-/// 28 KB of token at most: far beyond any provider's, well within a request's headers.
-pub const HANDOFF_MAX_CHUNKS: usize = 8;
-
-pub fn handoff_cookie_name(index: usize) -> String {
-    format!("{HANDOFF_COOKIE}_{index}")
-}
-
-/// The token's parts, one per cookie; `None` if it needs more than [`HANDOFF_MAX_CHUNKS`] (or is
-/// not ASCII, which a JWT always is).
-pub fn handoff_chunks(token: &str) -> Option<Vec<&str>> {
-    if !token.is_ascii() || token.is_empty() {
-        return None;
-    }
-    let chunks: Vec<&str> = (0..token.len())
-        .step_by(HANDOFF_CHUNK_BYTES)
-        .filter_map(|start| token.get(start..(start + HANDOFF_CHUNK_BYTES).min(token.len())))
-        .collect();
-    (chunks.len() <= HANDOFF_MAX_CHUNKS).then_some(chunks)
-}
-
-/// The token the numbered cookies hold (`cookie` reads one by name), and how many there were.
-pub fn handoff_token<'a>(cookie: impl Fn(&str) -> Option<&'a str>) -> Option<(String, usize)> {
-    let mut token = String::new();
-    let mut count = 0;
-    while count < HANDOFF_MAX_CHUNKS {
-        match cookie(&handoff_cookie_name(count)) {
-            Some(part) => token.push_str(part),
-            None => break,
-        }
-        count += 1;
-    }
-    (count > 0).then_some((token, count))
-}
-/// The page that takes the handoff (the cookie's path).
+/// The page a finished sign-in lands on.
 pub const LANDING: &str = "/admin";
+/// The longest ID token a sign-in may hand over: the page sends it back in a form body
+/// (`/api/credentials`, `/api/logout`), which the server caps at 16 KiB.
+pub const MAX_ID_TOKEN_BYTES: usize = 15 * 1024;
 
 /// Why a provider sign-in ended back on the login page (`/login?failed=<code>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,31 +87,6 @@ impl ProviderSignInFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_long_token_travels_in_numbered_cookies_and_comes_back_whole() {
-        let token = "a".repeat(3500 * 2 + 10);
-        let chunks = handoff_chunks(&token).unwrap();
-        assert_eq!(
-            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
-            [3500, 3500, 10]
-        );
-        let jar: Vec<(String, &str)> = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, chunk)| (handoff_cookie_name(i), *chunk))
-            .collect();
-        let read = |name: &str| jar.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-        assert_eq!(handoff_token(read), Some((token, 3)));
-        assert_eq!(handoff_token(|_| None), None);
-        assert_eq!(
-            handoff_chunks("eyJh.eyJz.c2ln"),
-            Some(vec!["eyJh.eyJz.c2ln"])
-        );
-        assert_eq!(handoff_chunks(&"a".repeat(3500 * 8 + 1)), None);
-        assert_eq!(handoff_chunks("é"), None);
-        assert_eq!(handoff_chunks(""), None);
-    }
 
     #[test]
     fn every_failure_reads_back_from_its_code() {

@@ -23,7 +23,7 @@ impl Session {
             token: RwSignal::new(None),
         };
         // Effects run only in the browser, after hydration: the first render matches the server's.
-        Effect::new(move |_| session.token.set(Self::stored_token()));
+        Effect::new(move |_| session.token.set(storage::get(TOKEN_KEY)));
         session
     }
 
@@ -39,12 +39,8 @@ impl Session {
         storage::remove(CREDENTIALS_KEY);
     }
 
-    /// The stored token, read now (not the signal, which may not be loaded yet). A sign-in the
-    /// server just finished (an OpenID Connect provider's) is taken over first.
+    /// The stored token, read now (not the signal, which may not be loaded yet).
     pub fn stored_token() -> Option<String> {
-        if let Some(token) = handoff::take() {
-            Self::signed_in(&token);
-        }
         storage::get(TOKEN_KEY)
     }
 
@@ -65,42 +61,6 @@ pub fn go_to(path: &str) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = path;
-}
-
-/// The ID token of a sign-in the server finished (`/login/callback`), in a short-lived cookie
-/// only the landing page's path gets: read once, then deleted. A cookie rather than the URL, so
-/// the token stays out of the history and of logs.
-mod handoff {
-    #[cfg(feature = "hydrate")]
-    pub fn take() -> Option<String> {
-        use crate::provider_sign_in::{handoff_cookie_name, handoff_token, LANDING};
-        use wasm_bindgen::JsCast;
-        let document: web_sys::HtmlDocument = web_sys::window()?.document()?.dyn_into().ok()?;
-        let cookies = document.cookie().ok()?;
-        let (token, count) = handoff_token(|name| super::cookie_value(&cookies, name))?;
-        for index in 0..count {
-            let name = handoff_cookie_name(index);
-            let _ =
-                document.set_cookie(&format!("{name}=; Path={LANDING}; Max-Age=0; SameSite=Lax"));
-        }
-        Some(token)
-    }
-
-    #[cfg(not(feature = "hydrate"))]
-    pub fn take() -> Option<String> {
-        None
-    }
-}
-
-/// The value of the cookie `name` in a `document.cookie` string, if it is set and not empty.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-pub(crate) fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
-    cookies
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-        .filter(|value| !value.is_empty())
 }
 
 /// Local storage in the browser (nothing on the server). The token is stored as it is: reading
@@ -170,25 +130,7 @@ mod storage {
 
 #[cfg(test)]
 mod tests {
-    use super::{cookie_value, storage::unquoted};
-
-    #[test]
-    fn the_handoff_cookie_is_found_among_others_and_an_empty_one_is_none() {
-        let cookies = "theme=dark; stories_signed_in=eyJh.eyJz.c2ln; other=1";
-        assert_eq!(
-            cookie_value(cookies, "stories_signed_in"),
-            Some("eyJh.eyJz.c2ln")
-        );
-        assert_eq!(
-            cookie_value("stories_signed_in=", "stories_signed_in"),
-            None
-        );
-        assert_eq!(
-            cookie_value("xstories_signed_in=a", "stories_signed_in"),
-            None
-        );
-        assert_eq!(cookie_value("", "stories_signed_in"), None);
-    }
+    use super::storage::unquoted;
 
     #[test]
     fn tokens_stored_as_json_strings_by_earlier_versions_read_as_the_token() {

@@ -1,12 +1,17 @@
 //! Signing admins in at an OpenID Connect provider, without JavaScript: `/login/oidc` sends the
 //! browser to the provider (authorization code flow with PKCE S256, `state` and `nonce`);
 //! `/login/callback` checks the answer, trades the code for tokens, verifies the ID token, and
-//! hands it to the page (`app::session`), landing on `/admin`.
+//! answers a tiny page that puts it where the other sign-ins keep it (local storage, see
+//! `app::session`) and goes on to `/admin`. The token travels in that page's body only: never in
+//! a URL, and never in a cookie (which anyone able to plant cookies could use to sign a victim
+//! into their account, and which API Gateway's 10 KB header limit would cut short).
 //!
 //! The attempt (state, nonce, PKCE verifier) lives in an HttpOnly cookie MACed with a key derived
 //! from the credential key, not on the server: any instance (or Lambda invocation) can finish a
-//! sign-in another one started. It is consumed by the callback whatever the outcome, so a
-//! callback can't be replayed.
+//! sign-in another one started. Its name carries the start of its state, so two sign-ins at once
+//! (two tabs) don't cancel each other; over HTTPS it is a `__Host-` cookie, which no other host
+//! can plant. It is consumed by the callback whatever the outcome, so a callback can't be
+//! replayed.
 
 use crate::identity::oidc::{Attempt, FinishError, OidcIdentity};
 use app::provider_sign_in::{self as provider_paths, ProviderSignInFailure};
@@ -23,11 +28,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
 
-const ATTEMPT_COOKIE: &str = "stories_oidc_attempt";
 /// How long a sign-in at the provider may take.
 const ATTEMPT_LIFETIME_SECS: i64 = 10 * 60;
-/// How long the page has to take the handoff.
-const HANDOFF_LIFETIME_SECS: i64 = 2 * 60;
+/// How much of the state names the attempt's cookie.
+const ATTEMPT_KEY_CHARS: usize = 8;
 
 pub struct ProviderSignIn {
     provider: Arc<OidcIdentity>,
@@ -53,12 +57,32 @@ impl ProviderSignIn {
             .with_state(self)
     }
 
-    fn cookie(&self, name: &str, value: &str, path: &str, max_age: i64, http_only: bool) -> String {
-        format!(
-            "{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Lax{}{}",
-            if http_only { "; HttpOnly" } else { "" },
+    /// The `Set-Cookie` of the attempt whose state is `state` (`None` if the state can't name
+    /// a cookie: not ours).
+    fn attempt_cookie(&self, state: &str, value: &str, max_age: i64) -> Option<String> {
+        let name = self.attempt_cookie_name(state)?;
+        // `__Host-` cookies must be Secure, with Path=/ and no Domain.
+        let path = if self.secure {
+            "/"
+        } else {
+            provider_paths::CALLBACK
+        };
+        Some(format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Lax; HttpOnly{}",
             if self.secure { "; Secure" } else { "" }
-        )
+        ))
+    }
+
+    fn attempt_cookie_name(&self, state: &str) -> Option<String> {
+        let key = state.get(..ATTEMPT_KEY_CHARS)?;
+        if !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return None;
+        }
+        let prefix = if self.secure { "__Host-" } else { "" };
+        Some(format!("{prefix}stories_oidc_{key}"))
     }
 
     fn seal(&self, attempt: &SealedAttempt) -> String {
@@ -114,21 +138,17 @@ fn back_to_login(failure: ProviderSignInFailure, cookies: &[String]) -> Response
 }
 
 async fn start(State(flow): State<Arc<ProviderSignIn>>) -> Response {
-    match flow.provider.begin().await {
-        Ok((url, attempt)) => {
-            let sealed = flow.seal(&SealedAttempt {
-                attempt,
-                expires: now() + ATTEMPT_LIFETIME_SECS,
-            });
-            let cookie = flow.cookie(
-                ATTEMPT_COOKIE,
-                &sealed,
-                provider_paths::CALLBACK,
-                ATTEMPT_LIFETIME_SECS,
-                true,
-            );
-            see_other(&url, &[cookie])
-        }
+    let begun = flow.provider.begin().await.and_then(|(url, attempt)| {
+        let sealed = flow.seal(&SealedAttempt {
+            expires: now() + ATTEMPT_LIFETIME_SECS,
+            attempt: attempt.clone(),
+        });
+        flow.attempt_cookie(&attempt.state, &sealed, ATTEMPT_LIFETIME_SECS)
+            .map(|cookie| (url, cookie))
+            .ok_or_else(|| "the state can't name a cookie".to_owned())
+    });
+    match begun {
+        Ok((url, cookie)) => see_other(&url, &[cookie]),
         Err(err) => {
             tracing::error!(error = %err, "cannot start a sign-in at the OpenID Connect provider");
             back_to_login(ProviderSignInFailure::Unavailable, &[])
@@ -151,22 +171,26 @@ async fn callback(
     headers: HeaderMap,
     answer: Result<Query<ProviderAnswer>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    // Consumed whatever happens next: a second callback with the same cookie finds nothing.
-    let consumed = flow.cookie(ATTEMPT_COOKIE, "", provider_paths::CALLBACK, 0, true);
-    let refuse = |failure| back_to_login(failure, std::slice::from_ref(&consumed));
     let Ok(Query(answer)) = answer else {
-        return refuse(ProviderSignInFailure::UnknownAttempt);
+        return back_to_login(ProviderSignInFailure::UnknownAttempt, &[]);
     };
-    let attempt =
-        cookie_value(&headers, ATTEMPT_COOKIE).and_then(|sealed| flow.open(sealed, now()));
+    let state = answer.state.as_deref().unwrap_or_default();
+    let Some(name) = flow.attempt_cookie_name(state) else {
+        tracing::warn!("a sign-in callback without a state of ours");
+        return back_to_login(ProviderSignInFailure::UnknownAttempt, &[]);
+    };
+    // Consumed whatever happens next: a second callback with the same cookie finds nothing.
+    let consumed = flow.attempt_cookie(state, "", 0).unwrap_or_default();
+    let refuse = |failure| back_to_login(failure, std::slice::from_ref(&consumed));
+    let attempt = cookie_value(&headers, &name).and_then(|sealed| flow.open(sealed, now()));
     let Some(attempt) = attempt else {
         tracing::warn!("a sign-in callback without a (valid) attempt of this browser");
         return refuse(ProviderSignInFailure::UnknownAttempt);
     };
-    let state_matches = answer.state.as_deref().is_some_and(|state| {
-        subtle::ConstantTimeEq::ct_eq(state.as_bytes(), attempt.state.as_bytes()).into()
-    });
-    if !state_matches {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        state.as_bytes(),
+        attempt.state.as_bytes(),
+    )) {
         tracing::warn!("a sign-in callback whose state is not this browser's attempt");
         return refuse(ProviderSignInFailure::UnknownAttempt);
     }
@@ -181,25 +205,17 @@ async fn callback(
     let client = client.map(|client| client.0 .0);
     match flow.provider.finish(&code, &attempt).await {
         Ok(signed_in) => {
-            let Some(chunks) = provider_paths::handoff_chunks(&signed_in.id_token) else {
+            let token = &signed_in.id_token;
+            if token.len() > provider_paths::MAX_ID_TOKEN_BYTES || !is_jwt_text(token) {
                 tracing::error!(
-                    bytes = signed_in.id_token.len(),
-                    "the provider's ID token is too long to hand to the page"
+                    bytes = token.len(),
+                    max = provider_paths::MAX_ID_TOKEN_BYTES,
+                    "the provider's ID token is too long (or not a JWT) to hand to the page"
                 );
                 return refuse(ProviderSignInFailure::TokenRefused);
-            };
+            }
             app::audit::signed_in(&signed_in.username, client);
-            let mut cookies = vec![consumed.clone()];
-            cookies.extend(chunks.iter().enumerate().map(|(index, chunk)| {
-                flow.cookie(
-                    &provider_paths::handoff_cookie_name(index),
-                    chunk,
-                    provider_paths::LANDING,
-                    HANDOFF_LIFETIME_SECS,
-                    false,
-                )
-            }));
-            see_other(provider_paths::LANDING, &cookies)
+            landing_page(token, &consumed)
         }
         Err(FinishError::CodeRefused(reason)) => {
             tracing::warn!(%reason, "the provider refused the sign-in code");
@@ -216,6 +232,51 @@ async fn callback(
             refuse(ProviderSignInFailure::Unavailable)
         }
     }
+}
+
+/// A JWT's characters (base64url and dots): nothing to escape in an HTML attribute.
+fn is_jwt_text(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// The script that keeps the session as the login form does (`app::session`: the token under
+/// `token`, no credentials yet) and goes on. Always the same text, so the page's Content
+/// Security Policy allows it by its hash (`csp`).
+const TAKE_OVER_SESSION: &str = "(()=>{const e=document.getElementById(\"session\");\
+try{localStorage.setItem(\"token\",e.dataset.token);localStorage.removeItem(\"credentials\");}\
+catch(_){}e.removeAttribute(\"data-token\");location.replace(\"/admin\");})();";
+
+/// The callback's answer to a finished sign-in: the token in the page's body, taken over by its
+/// script. Without JavaScript it says what the admin page needs.
+fn landing_page(token: &str, consumed: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Signed in · {site}</title></head><body><main>\
+         <h1>Signed in</h1><p id=\"session\" data-token=\"{token}\">You are signed in. \
+         The admin page needs JavaScript: it keeps your session and signs its requests. \
+         <a href=\"{landing}\">Continue to the admin page</a>.</p></main>\
+         <script>{TAKE_OVER_SESSION}</script></body></html>",
+        site = app::SITE_NAME,
+        landing = provider_paths::LANDING,
+    );
+    let mut response = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        html,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(consumed) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// To the provider's end-session page (offered after logging out here), or back to the login
@@ -284,20 +345,33 @@ mod tests {
     }
 
     #[test]
-    fn cookies_are_lax_and_secure_on_https() {
+    fn attempt_cookies_are_host_only_over_https_and_named_after_their_state() {
         let flow = flow();
         assert_eq!(
-            flow.cookie("a", "b", "/login/callback", 600, true),
-            "a=b; Path=/login/callback; Max-Age=600; SameSite=Lax; HttpOnly; Secure"
+            flow.attempt_cookie("AbCd-_12rest", "v", 600).unwrap(),
+            "__Host-stories_oidc_AbCd-_12=v; Path=/; Max-Age=600; SameSite=Lax; HttpOnly; Secure"
         );
         let plain = ProviderSignIn {
             secure: false,
             ..flow
         };
         assert_eq!(
-            plain.cookie("a", "b", "/admin", 120, false),
-            "a=b; Path=/admin; Max-Age=120; SameSite=Lax"
+            plain.attempt_cookie("AbCd-_12rest", "", 0).unwrap(),
+            "stories_oidc_AbCd-_12=; Path=/login/callback; Max-Age=0; SameSite=Lax; HttpOnly"
         );
+        assert_eq!(plain.attempt_cookie("short", "v", 1), None);
+        assert_eq!(plain.attempt_cookie("a;b=c d=ef", "v", 1), None);
+        assert_eq!(plain.attempt_cookie("ééééé", "v", 1), None);
+    }
+
+    #[test]
+    fn the_landing_page_carries_the_token_in_its_body_only() {
+        let response = landing_page("eyJh.eyJz.c2ln", "x=; Max-Age=0");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[header::SET_COOKIE], "x=; Max-Age=0");
+        assert!(is_jwt_text("eyJh.eyJz.c2ln"));
+        assert!(!is_jwt_text("\"><script>"));
+        assert!(!is_jwt_text(""));
     }
 
     #[test]
@@ -306,9 +380,9 @@ mod tests {
         headers.append(header::COOKIE, HeaderValue::from_static("x=1; y=2"));
         headers.append(
             header::COOKIE,
-            HeaderValue::from_static("stories_oidc_attempt=abc"),
+            HeaderValue::from_static("stories_oidc_abc=abc"),
         );
-        assert_eq!(cookie_value(&headers, ATTEMPT_COOKIE), Some("abc"));
+        assert_eq!(cookie_value(&headers, "stories_oidc_abc"), Some("abc"));
         assert_eq!(cookie_value(&headers, "z"), None);
     }
 }

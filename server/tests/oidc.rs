@@ -46,13 +46,6 @@ fn cookies(response: &reqwest::Response) -> Vec<(String, String)> {
         .collect()
 }
 
-fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    cookies(response)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, value)| value)
-}
-
 fn location(response: &reqwest::Response) -> String {
     response
         .headers()
@@ -64,10 +57,16 @@ fn location(response: &reqwest::Response) -> String {
 }
 
 /// A browser's way through the sign-in up to the callback: the callback URL the provider sent
-/// it to, and the attempt cookie our server set.
+/// it to, and the attempt cookie our server set (`name=value`).
 struct AtCallback {
     url: String,
     attempt_cookie: String,
+}
+
+/// What a page's `data-token` holds.
+fn data_token(html: &str) -> Option<String> {
+    let start = html.find("data-token=\"")? + "data-token=\"".len();
+    Some(html[start..].split('"').next()?.to_owned())
 }
 
 async fn go_to_provider(setup: &Setup) -> AtCallback {
@@ -89,12 +88,28 @@ async fn go_to_provider(setup: &Setup) -> AtCallback {
     ] {
         assert!(authorize.contains(part), "{part} in {authorize}");
     }
-    let attempt_cookie = cookie(&start, "stories_oidc_attempt").expect("the attempt cookie");
+    let (name, value) = cookies(&start)
+        .into_iter()
+        .find(|(name, _)| name.starts_with("stories_oidc_"))
+        .expect("the attempt cookie");
+    let state = authorize
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    assert_eq!(
+        name,
+        format!("stories_oidc_{}", &state[..8]),
+        "named after its state"
+    );
     let set = start.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
     assert!(
         set.contains("HttpOnly") && set.contains("Path=/login/callback"),
         "{set}"
     );
+    let attempt_cookie = format!("{name}={value}");
     let at_provider = setup.app.client.get(&authorize).send().await.unwrap();
     assert_eq!(at_provider.status(), 303);
     AtCallback {
@@ -105,8 +120,8 @@ async fn go_to_provider(setup: &Setup) -> AtCallback {
 
 async fn call_back(setup: &Setup, url: &str, attempt_cookie: Option<&str>) -> reqwest::Response {
     let mut request = setup.app.client.get(url);
-    if let Some(value) = attempt_cookie {
-        request = request.header("cookie", format!("stories_oidc_attempt={value}"));
+    if let Some(cookie) = attempt_cookie {
+        request = request.header("cookie", cookie);
     }
     request.send().await.unwrap()
 }
@@ -116,47 +131,46 @@ async fn refused_with(setup: &Setup, response: reqwest::Response, code: &str) ->
     assert_eq!(response.status(), 303);
     let to = location(&response);
     assert_eq!(to, format!("/login?failed={code}"));
-    // The attempt is used up whatever happened.
-    assert_eq!(
-        cookie(&response, "stories_oidc_attempt").as_deref(),
-        Some("")
-    );
-    assert_eq!(cookie(&response, "stories_signed_in_0"), None);
+    // The attempt is used up whatever happened (when the answer names one of ours).
+    for (name, value) in cookies(&response) {
+        assert!(
+            name.starts_with("stories_oidc_") && value.is_empty(),
+            "{name}={value}"
+        );
+    }
     let page = setup.app.get(&to).await;
     assert_eq!(page.status(), 200);
     page.text().await.unwrap()
 }
 
+/// Finishes a sign-in at the callback; the ID token the landing page hands to the browser.
+async fn land(setup: &Setup, at: &AtCallback) -> String {
+    let landed = call_back(setup, &at.url, Some(&at.attempt_cookie)).await;
+    assert_eq!(landed.status(), 200);
+    assert_eq!(landed.headers()["cache-control"], "no-store");
+    assert_eq!(landed.headers()["referrer-policy"], "no-referrer");
+    // Its one inline script is allowed by its hash.
+    let policy = landed.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("'sha256-"), "{policy}");
+    // The attempt is used up, and the token is in no cookie.
+    let set = cookies(&landed);
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert!(set[0].0.starts_with("stories_oidc_") && set[0].1.is_empty());
+    let page = landed.text().await.unwrap();
+    assert!(
+        page.contains(r#"<a href="/admin">Continue to the admin page</a>"#),
+        "{page}"
+    );
+    data_token(&page).expect("the token in the page")
+}
+
 /// Signs in through the provider; the ID token the server handed to the page.
 async fn sign_in(setup: &Setup) -> String {
     let at = go_to_provider(setup).await;
-    let landed = call_back(setup, &at.url, Some(&at.attempt_cookie)).await;
-    assert_eq!(landed.status(), 303);
-    assert_eq!(location(&landed), "/admin");
-    let set: Vec<_> = landed
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let handoff = set
-        .iter()
-        .find(|c| c.starts_with("stories_signed_in_0="))
-        .expect("the handoff cookie");
-    assert!(
-        handoff.contains("Path=/admin") && handoff.contains("Max-Age=120"),
-        "{handoff}"
-    );
-    assert!(
-        !handoff.contains("HttpOnly"),
-        "the page reads it: {handoff}"
-    );
-    assert_eq!(
-        cookie(&landed, "stories_signed_in_1"),
-        None,
-        "a short token is one cookie"
-    );
-    cookie(&landed, "stories_signed_in_0").unwrap()
+    land(setup, &at).await
 }
 
 #[tokio::test]
@@ -258,7 +272,15 @@ async fn a_callback_whose_state_is_not_the_browsers_attempt_is_refused() {
     refused_with(&setup, call_back(&setup, &at.url, None).await, "attempt").await;
     refused_with(
         &setup,
-        call_back(&setup, &at.url, Some("e30.AAAA")).await,
+        call_back(
+            &setup,
+            &at.url,
+            Some(&format!(
+                "{}=e30.AAAA",
+                at.attempt_cookie.split('=').next().unwrap()
+            )),
+        )
+        .await,
         "attempt",
     )
     .await;
@@ -268,8 +290,7 @@ async fn a_callback_whose_state_is_not_the_browsers_attempt_is_refused() {
 async fn a_replayed_code_is_refused() {
     let setup = setup().await;
     let at = go_to_provider(&setup).await;
-    let first = call_back(&setup, &at.url, Some(&at.attempt_cookie)).await;
-    assert_eq!(location(&first), "/admin");
+    land(&setup, &at).await;
     // The same answer again, even with the attempt cookie kept: the provider refuses the code.
     let page = refused_with(
         &setup,
@@ -316,7 +337,7 @@ async fn refused_everywhere(shape: TokenShape, credentials_message: &str) {
     )
     .await;
     assert!(page.contains("failed this site's checks"), "{page}");
-    let token = setup.provider.id_token(None);
+    let token = setup.provider.id_token(Some("a-nonce"));
     let answer = setup.app.credentials(&token).await;
     assert_eq!(answer.status(), 401, "{token}");
     let answer: Value = answer.json().await.unwrap();
@@ -366,7 +387,7 @@ async fn a_token_signed_with_an_unknown_key_is_refused_after_one_refetch_of_the_
         signer: Signer::Unpublished,
         ..TokenShape::admin()
     });
-    let token = setup.provider.id_token(None);
+    let token = setup.provider.id_token(Some("a-nonce"));
     let fetches = || setup.provider.control.lock().unwrap().jwks_fetches;
     for _ in 0..3 {
         let answer = setup.app.credentials(&token).await;
@@ -387,7 +408,7 @@ async fn a_rotated_key_is_fetched_when_a_token_first_names_it() {
     assert_eq!(
         setup
             .app
-            .credentials(&setup.provider.id_token(None))
+            .credentials(&setup.provider.id_token(Some("a-nonce")))
             .await
             .status(),
         200
@@ -397,7 +418,7 @@ async fn a_rotated_key_is_fetched_when_a_token_first_names_it() {
         signer: Signer::Unpublished,
         ..TokenShape::admin()
     });
-    let token = setup.provider.id_token(None);
+    let token = setup.provider.id_token(Some("a-nonce"));
     assert_eq!(setup.app.credentials(&token).await.status(), 200);
     assert_eq!(setup.provider.control.lock().unwrap().jwks_fetches, 2);
 }
@@ -487,4 +508,76 @@ async fn provider_urls_over_plain_http_off_loopback_are_never_fetched() {
         "{:?}",
         setup.app.logs()
     );
+}
+
+#[tokio::test]
+async fn a_token_issued_to_another_client_is_refused() {
+    refused_everywhere(
+        TokenShape {
+            authorized_party: Some("another-client".into()),
+            ..TokenShape::admin()
+        },
+        "Invalid login token.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_without_a_nonce_is_not_a_sign_in_and_gets_no_credentials() {
+    let setup = setup().await;
+    let without = setup.provider.id_token(None);
+    assert_eq!(setup.app.credentials(&without).await.status(), 401);
+    let with = setup.provider.id_token(Some("n"));
+    assert_eq!(setup.app.credentials(&with).await.status(), 200);
+}
+
+#[tokio::test]
+async fn two_sign_ins_at_once_in_one_browser_both_finish() {
+    let setup = setup().await;
+    let first = go_to_provider(&setup).await;
+    let second = go_to_provider(&setup).await;
+    assert_ne!(first.attempt_cookie, second.attempt_cookie);
+    // The browser sends both attempts' cookies with each callback.
+    let both = format!("{}; {}", first.attempt_cookie, second.attempt_cookie);
+    for at in [&second, &first] {
+        let landed = call_back(&setup, &at.url, Some(&both)).await;
+        assert_eq!(landed.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn logging_out_with_an_expired_token_still_offers_the_providers_log_out() {
+    let setup = setup().await;
+    setup.provider.shape(TokenShape {
+        expires_in: -60,
+        ..TokenShape::admin()
+    });
+    let expired = setup.provider.id_token(Some("n"));
+    let answer = setup
+        .app
+        .post_form("/api/logout", &[("token", &expired)])
+        .await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap(),
+        "provider_session_stands"
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_too_long_to_hand_over_is_refused_with_a_message() {
+    let setup = setup().await;
+    setup.provider.shape(TokenShape {
+        groups: (0..600)
+            .map(|i| format!("a1b2c3d4-0000-4000-8000-{i:012}"))
+            .collect(),
+        ..TokenShape::admin()
+    });
+    let at = go_to_provider(&setup).await;
+    refused_with(
+        &setup,
+        call_back(&setup, &at.url, Some(&at.attempt_cookie)).await,
+        "token",
+    )
+    .await;
 }

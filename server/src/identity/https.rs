@@ -57,16 +57,16 @@ pub async fn send(
     }
 }
 
-/// Whether a provider URL may be fetched: HTTPS, or plain HTTP to this machine only (a
-/// provider in a test, or a tunnel). Anything else over plain HTTP could be read or changed
-/// on the way, and a token's signature would prove nothing.
-pub fn is_safe_provider_url(url: &str) -> bool {
+/// Whether a provider URL may be used: HTTPS, or (when `plain_loopback`) plain HTTP to this
+/// machine only (a provider in a test, or a tunnel). Anything else over plain HTTP could be
+/// read or changed on the way, and a token's signature would prove nothing.
+pub fn is_safe_provider_url(url: &str, plain_loopback: bool) -> bool {
     let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
     };
     match (uri.scheme_str(), uri.host()) {
         (Some("https"), Some(_)) => true,
-        (Some("http"), Some(host)) => is_loopback(host),
+        (Some("http"), Some(host)) => plain_loopback && is_loopback(host),
         _ => false,
     }
 }
@@ -91,7 +91,11 @@ mod tests {
             "http://localhost:3000/",
             "http://[::1]:8080/",
         ] {
-            assert!(is_safe_provider_url(safe), "{safe}");
+            assert!(is_safe_provider_url(safe, true), "{safe}");
+            assert_eq!(
+                is_safe_provider_url(safe, false),
+                safe.starts_with("https://")
+            );
         }
         for unsafe_url in [
             "http://login.example.com/",
@@ -103,7 +107,7 @@ mod tests {
             "not a url",
             "",
         ] {
-            assert!(!is_safe_provider_url(unsafe_url), "{unsafe_url}");
+            assert!(!is_safe_provider_url(unsafe_url, true), "{unsafe_url}");
         }
     }
 }

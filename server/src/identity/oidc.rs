@@ -91,7 +91,7 @@ impl OidcSettings {
                 .map(str::to_owned)
         };
         let issuer = set(&args.oidc_issuer).ok_or(OidcConfigError::NoIssuer)?;
-        if !https::is_safe_provider_url(&issuer) {
+        if !https::is_safe_provider_url(&issuer, true) {
             return Err(OidcConfigError::InsecureIssuer(issuer));
         }
         let client_id = set(&args.oidc_client_id).ok_or(OidcConfigError::NoClient)?;
@@ -136,7 +136,9 @@ impl AdditionalClaims for OtherClaims {}
 /// The discovery document's `end_session_endpoint` (RP-initiated logout).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct EndSession {
-    end_session_endpoint: Option<EndSessionUrl>,
+    /// Read leniently: a malformed one means no provider log-out, not a failed discovery.
+    #[serde(default)]
+    end_session_endpoint: Option<serde_json::Value>,
 }
 impl AdditionalProviderMetadata for EndSession {}
 
@@ -222,7 +224,19 @@ pub enum FinishError {
 pub struct HttpError(String);
 
 /// The client `openidconnect` fetches with.
-struct ProviderHttp(https::Client);
+struct ProviderHttp {
+    client: https::Client,
+    /// Plain HTTP to this machine too: only for an issuer that is itself there (a test's, a
+    /// tunnel's). An HTTPS provider's document can't send the code or the client secret to a
+    /// port on this machine.
+    plain_loopback: bool,
+}
+
+impl ProviderHttp {
+    fn allows(&self, url: &str) -> bool {
+        https::is_safe_provider_url(url, self.plain_loopback)
+    }
+}
 
 impl<'c> AsyncHttpClient<'c> for ProviderHttp {
     type Error = HttpError;
@@ -231,15 +245,19 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
             let url = request.uri().to_string();
-            if !https::is_safe_provider_url(&url) {
-                return Err(HttpError(format!(
-                    "refused to fetch {url}: the provider's URLs must be https:// (plain \
-                     http:// only on this machine)"
-                )));
+            if !self.allows(&url) {
+                return Err(HttpError(refused_url(&url)));
             }
-            https::send(&self.0, request).await.map_err(HttpError)
+            https::send(&self.client, request).await.map_err(HttpError)
         })
     }
+}
+
+fn refused_url(url: &str) -> String {
+    format!(
+        "refused to fetch {url}: the provider's URLs must be https:// (plain http:// only on \
+         this machine, and only for an issuer there)"
+    )
 }
 
 /// What discovery found: the client, the keys' verifier, and the log-out page.
@@ -248,7 +266,14 @@ struct Discovered {
     jwks_url: JsonWebKeySetUrl,
     verifier: CoreIdTokenVerifier<'static>,
     end_session: Option<EndSessionUrl>,
+    /// The key id that made the last refetch of the keys, if the keys fetched then lacked it
+    /// too: asking again for that one within the interval is a refusal, not an outage.
+    unknown_after_refetch: Option<String>,
 }
+
+/// How long a failed discovery is the answer before it is tried again: a provider that is down
+/// must not hold every sign-in behind a 5 s attempt of its own.
+const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(15);
 
 pub struct OidcIdentity {
     settings: OidcSettings,
@@ -257,6 +282,8 @@ pub struct OidcIdentity {
     /// When the keys were last fetched again for an unknown key; held while discovering or
     /// fetching, so concurrent callers do it once.
     last_refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// The last failed discovery: when, and why.
+    failed_discovery: RwLock<Option<(Instant, String)>>,
 }
 
 fn verifier_for(
@@ -274,11 +301,19 @@ fn verifier_for(
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         CoreJwsSigningAlgorithm::EcdsaP256Sha256,
     ])
-    .set_time_fn(|| chrono::Utc::now() - LEEWAY))
+    .set_time_fn(|| chrono::Utc::now() - LEEWAY)
+    .set_issue_time_verifier_fn(|issued| {
+        if issued > chrono::Utc::now() + LEEWAY {
+            Err(format!("issued in the future ({issued})"))
+        } else {
+            Ok(())
+        }
+    }))
 }
 
-/// Why a token failed, and whether fetching the keys again might help.
+/// Why a token failed.
 enum Refusal {
+    /// Signed with a key the provider does not publish (looked up again, or just now).
     UnknownKey,
     Expired,
     Invalid(String),
@@ -292,11 +327,16 @@ impl OidcIdentity {
         RedirectUrl::new(settings.redirect_url.clone()).map_err(|e| {
             OidcConfigError::Url(format!("the redirect URL (STORIES_PUBLIC_URL): {e}"))
         })?;
+        let plain_loopback = settings.issuer.starts_with("http://");
         Ok(Self {
             settings,
-            http: ProviderHttp(https::client().map_err(OidcConfigError::Http)?),
+            http: ProviderHttp {
+                client: https::client().map_err(OidcConfigError::Http)?,
+                plain_loopback,
+            },
             discovered: RwLock::new(None),
             last_refetch: tokio::sync::Mutex::new(None),
+            failed_discovery: RwLock::new(None),
         })
     }
 
@@ -330,15 +370,42 @@ impl OidcIdentity {
         discovered
     }
 
-    /// The provider's configuration: discovered on first use, then kept.
+    /// The provider's configuration: discovered on first use, then kept. A failure is the
+    /// answer for a while (`DISCOVERY_RETRY_AFTER`), then discovery is tried again.
     async fn discovered(&self) -> Result<Arc<Discovered>, String> {
         if let Some(discovered) = self.current() {
             return Ok(discovered);
+        }
+        let recent_failure = || {
+            self.failed_discovery
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < DISCOVERY_RETRY_AFTER)
+                .map(|(_, why)| why.clone())
+        };
+        if let Some(why) = recent_failure() {
+            return Err(why);
         }
         let _discovering = self.last_refetch.lock().await;
         if let Some(discovered) = self.current() {
             return Ok(discovered);
         }
+        if let Some(why) = recent_failure() {
+            return Err(why);
+        }
+        let discovered = self.discover().await;
+        if let Err(why) = &discovered {
+            *self
+                .failed_discovery
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                Some((Instant::now(), why.clone()));
+        }
+        discovered
+    }
+
+    async fn discover(&self) -> Result<Arc<Discovered>, String> {
         let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| e.to_string())?;
         let metadata = Metadata::discover_async(issuer, &self.http)
             .await
@@ -350,7 +417,18 @@ impl OidcIdentity {
                 )
             })?;
         let jwks_url = metadata.jwks_uri().clone();
-        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+        // Browsers are sent to these; the others are only ever fetched through `ProviderHttp`.
+        let authorization = metadata.authorization_endpoint().url().as_str();
+        if !self.http.allows(authorization) {
+            return Err(refused_url(authorization));
+        }
+        let end_session = metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .filter(|url| self.http.allows(url))
+            .and_then(|url| EndSessionUrl::new(url.to_owned()).ok());
         let verifier = verifier_for(&self.settings, metadata.jwks().clone())?;
         let redirect =
             RedirectUrl::new(self.settings.redirect_url.clone()).map_err(|e| e.to_string())?;
@@ -365,38 +443,50 @@ impl OidcIdentity {
             jwks_url,
             verifier,
             end_session,
+            unknown_after_refetch: None,
         }))
     }
 
-    /// Fetches the keys again unless that happened within the interval; the verifier to retry
-    /// with, if there are new keys.
-    async fn refetch_keys(&self, stale: &Arc<Discovered>) -> Option<Arc<Discovered>> {
+    /// Fetches the keys again for a token naming `kid`, unless that happened within the
+    /// interval: the verifier to retry with; `Ok(None)` if `kid` was looked up then and missing;
+    /// `Err` if the keys can't be fetched now (the token may well be good: an outage, not a
+    /// refusal, so nobody is signed out for it).
+    async fn refetch_keys(
+        &self,
+        stale: &Arc<Discovered>,
+        kid: Option<&str>,
+    ) -> Result<Option<Arc<Discovered>>, String> {
         let mut last_refetch = self.last_refetch.lock().await;
         if let Some(current) = self.current() {
             if !Arc::ptr_eq(&current, stale) {
                 // Someone else fetched meanwhile.
-                return Some(current);
+                return Ok(Some(current));
             }
         }
         if last_refetch.is_some_and(|at| at.elapsed() < JWKS_REFETCH_INTERVAL) {
-            return None;
+            return match (kid, stale.unknown_after_refetch.as_deref()) {
+                (Some(kid), Some(missing)) if kid == missing => Ok(None),
+                _ => Err("the provider's keys were fetched a moment ago: try again shortly".into()),
+            };
         }
         *last_refetch = Some(Instant::now());
-        let jwks = match JsonWebKeySet::fetch_async(&stale.jwks_url, &self.http).await {
-            Ok(jwks) => jwks,
-            Err(err) => {
-                tracing::error!(url = %stale.jwks_url.url(), error = %app::error::describe(&err),
-                    "cannot fetch the provider's keys");
-                return None;
-            }
-        };
-        let verifier = verifier_for(&self.settings, jwks).ok()?;
-        Some(self.keep(Discovered {
+        let jwks = JsonWebKeySet::fetch_async(&stale.jwks_url, &self.http)
+            .await
+            .map_err(|err| {
+                format!(
+                    "fetching the provider's keys at {}: {}",
+                    stale.jwks_url.url(),
+                    app::error::describe(&err)
+                )
+            })?;
+        let verifier = verifier_for(&self.settings, jwks)?;
+        Ok(Some(self.keep(Discovered {
             client: stale.client.clone(),
             jwks_url: stale.jwks_url.clone(),
             verifier,
             end_session: stale.end_session.clone(),
-        }))
+            unknown_after_refetch: kid.map(str::to_owned),
+        })))
     }
 
     /// Verifies `token` (with the nonce of the sign-in, when it comes from one), fetching the
@@ -420,13 +510,31 @@ impl OidcIdentity {
                 other => Refusal::Invalid(other.to_string()),
             })
         };
-        match check(&discovered) {
-            Err(Refusal::UnknownKey) => match self.refetch_keys(&discovered).await {
-                Some(refreshed) => check(&refreshed).map_err(Ok),
-                None => Err(Ok(Refusal::UnknownKey)),
-            },
-            answer => answer.map_err(Ok),
+        let claims = match check(&discovered) {
+            Err(Refusal::UnknownKey) => {
+                let kid = super::id_token::read_header(&token.to_string())
+                    .ok()
+                    .and_then(|header| header.kid);
+                match self.refetch_keys(&discovered, kid.as_deref()).await {
+                    Ok(Some(refreshed)) => check(&refreshed),
+                    Ok(None) => Err(Refusal::UnknownKey),
+                    Err(outage) => return Err(Err(outage)),
+                }
+            }
+            answer => answer,
         }
+        .map_err(Ok)?;
+        // The library leaves `azp` alone: a token that names another client as the one it was
+        // issued to (an access token for this API, say) is not this site's sign-in.
+        if let Some(party) = claims.authorized_party() {
+            if party.as_str() != self.settings.client_id {
+                return Err(Ok(Refusal::Invalid(format!(
+                    "issued to another client ({})",
+                    party.as_str()
+                ))));
+            }
+        }
+        Ok(claims)
     }
 
     /// Who the verified claims name, and whether they are an admin by the configured claim.
@@ -589,6 +697,16 @@ impl IdentityProvider for OidcIdentity {
             .parse()
             .map_err(|e| TokenError::Invalid(format!("not an ID token: {e}")))?;
         let claims = match self.verify(&parsed, None).await {
+            // Every sign-in of this site asks for a nonce; access tokens have none.
+            Ok(claims) if claims.nonce().is_none() => {
+                return Err(TokenError::Invalid(
+                    "no nonce: not the ID token of a sign-in".into(),
+                ))
+            }
+            // The leeway is for the sign-in; credentials minted now must not be expired already.
+            Ok(claims) if claims.expiration() <= chrono::Utc::now() => {
+                return Err(TokenError::Expired)
+            }
             Ok(claims) => claims,
             Err(Ok(Refusal::Expired)) => return Err(TokenError::Expired),
             Err(Ok(refusal)) => return Err(TokenError::Invalid(refusal_reason(refusal))),
@@ -731,7 +849,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_provider_url_over_plain_http_off_loopback_is_never_fetched() {
-        let http = ProviderHttp(https::client().unwrap());
+        let http = ProviderHttp {
+            client: https::client().unwrap(),
+            plain_loopback: true,
+        };
         let request = http::Request::get("http://169.254.169.254/latest/meta-data")
             .body(Vec::new())
             .unwrap();

@@ -52,6 +52,8 @@ pub struct TokenShape {
     pub nonce: Option<String>,
     /// `None`: this provider's issuer.
     pub issuer: Option<String>,
+    /// The `azp` claim (the client the token was issued to), if any.
+    pub authorized_party: Option<String>,
 }
 
 impl TokenShape {
@@ -66,6 +68,7 @@ impl TokenShape {
             signer: Signer::Rsa,
             nonce: None,
             issuer: None,
+            authorized_party: None,
         }
     }
 
@@ -195,6 +198,12 @@ pub fn id_token(issuer: &str, shape: &TokenShape, nonce: Option<&str>) -> String
     });
     if let Some(nonce) = shape.nonce.as_deref().or(nonce) {
         claims["nonce"] = json!(nonce);
+    }
+    if let Some(party) = &shape.authorized_party {
+        claims["azp"] = json!(party);
+    }
+    if let Some(party) = &shape.authorized_party {
+        claims["azp"] = json!(party);
     }
     let sign = |alg, kid: &str, key: EncodingKey| {
         let mut header = Header::new(alg);
