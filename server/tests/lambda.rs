@@ -479,8 +479,9 @@ async fn an_admin_signs_in_at_an_openid_connect_provider_through_http_api_events
         .await;
     assert_eq!(start["statusCode"], 303);
     let attempt = cookies_of(&start);
+    // Over HTTPS, a cookie no other host can plant.
     assert!(
-        attempt[0].starts_with("stories_oidc_attempt="),
+        attempt[0].starts_with("__Host-stories_oidc_"),
         "{attempt:?}"
     );
     let authorize = header(&start, "location").to_owned();
