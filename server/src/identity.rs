@@ -16,7 +16,14 @@ use crate::{
 };
 use app::identity::SharedIdentity;
 use id_token::Jwks;
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+
+/// How often at most a provider's keys are fetched again for a token naming an unknown key
+/// (made-up key ids must not turn into a request flood against the provider).
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Clock skew tolerated on ID tokens' times, whoever issued them.
+pub const TOKEN_LEEWAY_SECS: u64 = 5;
 
 /// The identity provider, and the public keys this server publishes at
 /// `/.well-known/jwks.json` (only when it issues the tokens itself).

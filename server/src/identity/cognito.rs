@@ -2,7 +2,10 @@
 //! `NEW_PASSWORD_REQUIRED` challenge, and ID tokens verified against the pool's JWKS (fetched,
 //! cached, and fetched again when a token names a key we have not seen).
 
-use super::id_token::{read_header, IdTokenVerifier, Jwks, TokenRules};
+use super::{
+    id_token::{read_header, IdTokenVerifier, Jwks, TokenRules},
+    JWKS_REFETCH_INTERVAL,
+};
 use app::error::describe;
 use app::identity::{IdentityProvider, SignInError, SignInStep, TokenError, VerifiedIdentity};
 use aws_sdk_cognitoidentityprovider::{
@@ -17,10 +20,6 @@ use std::{
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
-
-/// How often at most the JWKS is fetched again for an unknown `kid`: tokens with made-up key
-/// ids must not turn into a request flood against the pool.
-pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CognitoConfigError {

@@ -127,7 +127,7 @@ impl IdTokenVerifier {
         validation.set_issuer(&[&self.rules.issuer]);
         validation.set_audience(&[&self.rules.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = super::TOKEN_LEEWAY_SECS;
         let data =
             jsonwebtoken::decode::<IdTokenClaims>(token, key, &validation).map_err(|e| match e
                 .kind()

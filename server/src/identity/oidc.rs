@@ -7,7 +7,7 @@
 //! discovery (a cold start fetches nothing), refetching the keys when a token names an unknown
 //! one, and which claim makes an admin.
 
-use super::https;
+use super::{https, JWKS_REFETCH_INTERVAL};
 use app::provider_sign_in::SignInMethod;
 use app::{
     credentials::{Caller, ADMIN_GROUP},
@@ -40,11 +40,8 @@ use std::{
 };
 use time::OffsetDateTime;
 
-/// How often at most the keys are fetched again for a token naming an unknown key (made-up key
-/// ids must not turn into a request flood against the provider).
-pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
-/// Clock skew tolerated on `exp`, as for the other providers' tokens.
-const LEEWAY: chrono::Duration = chrono::Duration::seconds(5);
+/// Clock skew tolerated on `exp` (and `iat`), as for the other providers' tokens.
+const LEEWAY: chrono::Duration = chrono::Duration::seconds(super::TOKEN_LEEWAY_SECS as i64);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OidcConfigError {
@@ -277,6 +274,11 @@ const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(15);
 
 pub struct OidcIdentity {
     settings: OidcSettings,
+    /// The settings' URLs and client id in the protocol's types, checked once at start.
+    issuer: IssuerUrl,
+    client_id: ClientId,
+    redirect: RedirectUrl,
+    post_logout: PostLogoutRedirectUrl,
     http: ProviderHttp,
     discovered: RwLock<Option<Arc<Discovered>>>,
     /// When the keys were last fetched again for an unknown key; held while discovering or
@@ -284,31 +286,6 @@ pub struct OidcIdentity {
     last_refetch: tokio::sync::Mutex<Option<Instant>>,
     /// The last failed discovery: when, and why.
     failed_discovery: RwLock<Option<(Instant, String)>>,
-}
-
-fn verifier_for(
-    settings: &OidcSettings,
-    jwks: CoreJsonWebKeySet,
-) -> Result<CoreIdTokenVerifier<'static>, String> {
-    let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| e.to_string())?;
-    Ok(CoreIdTokenVerifier::new_public_client(
-        ClientId::new(settings.client_id.clone()),
-        issuer,
-        jwks,
-    )
-    // Asymmetric signatures only: never an HMAC keyed with a (shared) client secret.
-    .set_allowed_algs([
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    ])
-    .set_time_fn(|| chrono::Utc::now() - LEEWAY)
-    .set_issue_time_verifier_fn(|issued| {
-        if issued > chrono::Utc::now() + LEEWAY {
-            Err(format!("issued in the future ({issued})"))
-        } else {
-            Ok(())
-        }
-    }))
 }
 
 /// Why a token failed.
@@ -321,14 +298,18 @@ enum Refusal {
 
 impl OidcIdentity {
     pub fn new(settings: OidcSettings) -> Result<Self, OidcConfigError> {
-        // The URLs we build from the settings, checked once here.
-        IssuerUrl::new(settings.issuer.clone())
+        let issuer = IssuerUrl::new(settings.issuer.clone())
             .map_err(|e| OidcConfigError::Url(format!("STORIES_OIDC_ISSUER: {e}")))?;
-        RedirectUrl::new(settings.redirect_url.clone()).map_err(|e| {
-            OidcConfigError::Url(format!("the redirect URL (STORIES_PUBLIC_URL): {e}"))
-        })?;
+        let public_url = |e| OidcConfigError::Url(format!("STORIES_PUBLIC_URL: {e}"));
+        let redirect = RedirectUrl::new(settings.redirect_url.clone()).map_err(public_url)?;
+        let post_logout =
+            PostLogoutRedirectUrl::new(settings.post_logout_url.clone()).map_err(public_url)?;
         let plain_loopback = settings.issuer.starts_with("http://");
         Ok(Self {
+            issuer,
+            client_id: ClientId::new(settings.client_id.clone()),
+            redirect,
+            post_logout,
             settings,
             http: ProviderHttp {
                 client: https::client().map_err(OidcConfigError::Http)?,
@@ -350,8 +331,22 @@ impl OidcIdentity {
         Ok(Self::new(settings)?)
     }
 
-    pub fn settings(&self) -> &OidcSettings {
-        &self.settings
+    /// Checks ID tokens against `jwks`: asymmetric signatures only (never an HMAC keyed with a
+    /// shared client secret), `exp` with the leeway, `iat` not in the future.
+    fn verifier_for(&self, jwks: CoreJsonWebKeySet) -> CoreIdTokenVerifier<'static> {
+        CoreIdTokenVerifier::new_public_client(self.client_id.clone(), self.issuer.clone(), jwks)
+            .set_allowed_algs([
+                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            ])
+            .set_time_fn(|| chrono::Utc::now() - LEEWAY)
+            .set_issue_time_verifier_fn(|issued| {
+                if issued > chrono::Utc::now() + LEEWAY {
+                    Err(format!("issued in the future ({issued})"))
+                } else {
+                    Ok(())
+                }
+            })
     }
 
     fn current(&self) -> Option<Arc<Discovered>> {
@@ -406,8 +401,7 @@ impl OidcIdentity {
     }
 
     async fn discover(&self) -> Result<Arc<Discovered>, String> {
-        let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| e.to_string())?;
-        let metadata = Metadata::discover_async(issuer, &self.http)
+        let metadata = Metadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| {
                 format!(
@@ -429,15 +423,13 @@ impl OidcIdentity {
             .and_then(serde_json::Value::as_str)
             .filter(|url| self.http.allows(url))
             .and_then(|url| EndSessionUrl::new(url.to_owned()).ok());
-        let verifier = verifier_for(&self.settings, metadata.jwks().clone())?;
-        let redirect =
-            RedirectUrl::new(self.settings.redirect_url.clone()).map_err(|e| e.to_string())?;
+        let verifier = self.verifier_for(metadata.jwks().clone());
         let client = Client::from_provider_metadata(
             metadata,
-            ClientId::new(self.settings.client_id.clone()),
+            self.client_id.clone(),
             self.settings.client_secret.clone().map(ClientSecret::new),
         )
-        .set_redirect_uri(redirect);
+        .set_redirect_uri(self.redirect.clone());
         Ok(self.keep(Discovered {
             client,
             jwks_url,
@@ -479,7 +471,7 @@ impl OidcIdentity {
                     app::error::describe(&err)
                 )
             })?;
-        let verifier = verifier_for(&self.settings, jwks)?;
+        let verifier = self.verifier_for(jwks);
         Ok(Some(self.keep(Discovered {
             client: stale.client.clone(),
             jwks_url: stale.jwks_url.clone(),
@@ -527,7 +519,7 @@ impl OidcIdentity {
         // The library leaves `azp` alone: a token that names another client as the one it was
         // issued to (an access token for this API, say) is not this site's sign-in.
         if let Some(party) = claims.authorized_party() {
-            if party.as_str() != self.settings.client_id {
+            if party.as_str() != self.client_id.as_str() {
                 return Err(Ok(Refusal::Invalid(format!(
                     "issued to another client ({})",
                     party.as_str()
@@ -540,11 +532,7 @@ impl OidcIdentity {
     /// Who the verified claims name, and whether they are an admin by the configured claim.
     fn caller(&self, claims: &ProviderClaims) -> Caller {
         let sub = claims.subject().as_str().to_owned();
-        let username = claims
-            .preferred_username()
-            .map(|name| name.as_str().to_owned())
-            .or_else(|| claims.email().map(|email| email.as_str().to_owned()))
-            .unwrap_or_else(|| sub.clone());
+        let username = username(claims);
         let admin = is_admin(
             &serde_json::to_value(claims).unwrap_or_default(),
             &self.settings.admin_claim,
@@ -628,7 +616,7 @@ impl OidcIdentity {
             })?;
         Ok(ProviderSignedIn {
             id_token: id_token.to_string(),
-            username: self.caller(&claims).username,
+            username: username(&claims),
         })
     }
 
@@ -636,15 +624,23 @@ impl OidcIdentity {
     pub async fn end_session_url(&self) -> Option<String> {
         let discovered = self.discovered().await.ok()?;
         let endpoint = discovered.end_session.clone()?;
-        let back = PostLogoutRedirectUrl::new(self.settings.post_logout_url.clone()).ok()?;
         Some(
             LogoutRequest::from(endpoint)
-                .set_client_id(ClientId::new(self.settings.client_id.clone()))
-                .set_post_logout_redirect_uri(back)
+                .set_client_id(self.client_id.clone())
+                .set_post_logout_redirect_uri(self.post_logout.clone())
                 .http_get_url()
                 .to_string(),
         )
     }
+}
+
+/// The name a user goes by: `preferred_username`, else `email`, else the subject.
+fn username(claims: &ProviderClaims) -> String {
+    claims
+        .preferred_username()
+        .map(|name| name.as_str().to_owned())
+        .or_else(|| claims.email().map(|email| email.as_str().to_owned()))
+        .unwrap_or_else(|| claims.subject().as_str().to_owned())
 }
 
 fn refusal_reason(refusal: Refusal) -> String {
