@@ -75,10 +75,7 @@ impl ProviderSignIn {
 
     fn attempt_cookie_name(&self, state: &str) -> Option<String> {
         let key = state.get(..ATTEMPT_KEY_CHARS)?;
-        if !key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !key.bytes().all(is_base64url) {
             return None;
         }
         let prefix = if self.secure { "__Host-" } else { "" };
@@ -120,17 +117,21 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn see_other(location: &str, cookies: &[String]) -> Response {
-    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+/// `response`, never kept by a cache, setting `cookies`.
+fn uncached_with_cookies(mut response: Response, cookies: &[String]) -> Response {
+    let headers = response.headers_mut();
     for cookie in cookies {
         if let Ok(value) = HeaderValue::from_str(cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
+            headers.append(header::SET_COOKIE, value);
         }
     }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+}
+
+fn see_other(location: &str, cookies: &[String]) -> Response {
+    let response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    uncached_with_cookies(response, cookies)
 }
 
 fn back_to_login(failure: ProviderSignInFailure, cookies: &[String]) -> Response {
@@ -215,7 +216,7 @@ async fn callback(
                 return refuse(ProviderSignInFailure::TokenRefused);
             }
             app::audit::signed_in(&signed_in.username, client);
-            landing_page(token, &consumed)
+            uncached_with_cookies(landing_page(token), std::slice::from_ref(&consumed))
         }
         Err(FinishError::CodeRefused(reason)) => {
             tracing::warn!(%reason, "the provider refused the sign-in code");
@@ -234,24 +235,29 @@ async fn callback(
     }
 }
 
-/// A JWT's characters (base64url and dots): nothing to escape in an HTML attribute.
-fn is_jwt_text(token: &str) -> bool {
-    !token.is_empty()
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+fn is_base64url(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
 }
 
-/// The script that keeps the session as the login form does (`app::session`: the token under
-/// `token`, no credentials yet) and goes on. Always the same text, so the page's Content
-/// Security Policy allows it by its hash (`csp`).
-const TAKE_OVER_SESSION: &str = "(()=>{const e=document.getElementById(\"session\");\
-try{localStorage.setItem(\"token\",e.dataset.token);localStorage.removeItem(\"credentials\");}\
-catch(_){}e.removeAttribute(\"data-token\");location.replace(\"/admin\");})();";
+/// A JWT's characters (base64url and dots): nothing to escape in an HTML attribute.
+fn is_jwt_text(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| is_base64url(b) || b == b'.')
+}
 
 /// The callback's answer to a finished sign-in: the token in the page's body, taken over by its
-/// script. Without JavaScript it says what the admin page needs.
-fn landing_page(token: &str, consumed: &str) -> Response {
+/// one script, which keeps the session as the login form does (`app::session`: the token, no
+/// credentials yet) and goes on. The script's text is the same on every sign-in, so the page's
+/// Content Security Policy allows it by its hash (`csp`). Without JavaScript the page says what
+/// the admin page needs.
+fn landing_page(token: &str) -> Response {
+    use app::session::{CREDENTIALS_KEY, TOKEN_KEY};
+    let take_over_session = format!(
+        "(()=>{{const e=document.getElementById(\"session\");\
+         try{{localStorage.setItem(\"{TOKEN_KEY}\",e.dataset.token);\
+         localStorage.removeItem(\"{CREDENTIALS_KEY}\");}}catch(_){{}}\
+         e.removeAttribute(\"data-token\");location.replace(\"{landing}\");}})();",
+        landing = provider_paths::LANDING,
+    );
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -259,24 +265,19 @@ fn landing_page(token: &str, consumed: &str) -> Response {
          <h1>Signed in</h1><p id=\"session\" data-token=\"{token}\">You are signed in. \
          The admin page needs JavaScript: it keeps your session and signs its requests. \
          <a href=\"{landing}\">Continue to the admin page</a>.</p></main>\
-         <script>{TAKE_OVER_SESSION}</script></body></html>",
+         <script>{take_over_session}</script></body></html>",
         site = app::SITE_NAME,
         landing = provider_paths::LANDING,
     );
-    let mut response = (
+    (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
             (header::REFERRER_POLICY, "no-referrer"),
         ],
         html,
     )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(consumed) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
+        .into_response()
 }
 
 /// To the provider's end-session page (offered after logging out here), or back to the login
@@ -364,11 +365,24 @@ mod tests {
         assert_eq!(plain.attempt_cookie("ééééé", "v", 1), None);
     }
 
-    #[test]
-    fn the_landing_page_carries_the_token_in_its_body_only() {
-        let response = landing_page("eyJh.eyJz.c2ln", "x=; Max-Age=0");
+    #[tokio::test]
+    async fn the_landing_page_carries_the_token_in_its_body_only() {
+        let response = uncached_with_cookies(
+            landing_page("eyJh.eyJz.c2ln"),
+            &["x=; Max-Age=0".to_owned()],
+        );
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
         assert_eq!(response.headers()[header::SET_COOKIE], "x=; Max-Age=0");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        assert!(page.contains(r#"data-token="eyJh.eyJz.c2ln""#), "{page}");
+        // Where `app::session` reads the token, and on to the admin page.
+        assert!(
+            page.contains(r#"<script>(()=>{const e=document.getElementById("session");try{localStorage.setItem("token",e.dataset.token);localStorage.removeItem("credentials");}catch(_){}e.removeAttribute("data-token");location.replace("/admin");})();</script>"#),
+            "{page}"
+        );
         assert!(is_jwt_text("eyJh.eyJz.c2ln"));
         assert!(!is_jwt_text("\"><script>"));
         assert!(!is_jwt_text(""));
