@@ -34,6 +34,29 @@ const oidcPort = Number(process.env.E2E_OIDC_PORT ?? port + 4);
 const oidcURL = `http://127.0.0.1:${oidcPort}`;
 if (oidcIssuer) fs.mkdirSync(path.join(dataDir, "oidc"), { recursive: true });
 
+/** The debug server on `port` with its own data dir and `env` added (the AWS and Lambda
+ * instances are made in aws-mode.ts). */
+function localInstance(instancePort: number, instanceDataDir: string, env: Record<string, string>) {
+  return {
+    command: binary,
+    cwd: root,
+    url: `http://127.0.0.1:${instancePort}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "ignore" as const,
+    stderr: "pipe" as const,
+    env: {
+      LEPTOS_SITE_ADDR: `127.0.0.1:${instancePort}`,
+      LEPTOS_SITE_ROOT: path.join(root, "target/site"),
+      STORIES_DATA_DIR: instanceDataDir,
+      // The tests subscribe many addresses from one client.
+      STORIES_SUBSCRIBE_LIMIT: "0",
+      RUST_LOG: "warn",
+      ...env,
+    },
+  };
+}
+
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
   args: [
@@ -98,65 +121,21 @@ export default defineConfig({
       : []),
   ],
   webServer: [
-    {
-      command: binary,
-      cwd: root,
-      url: `${baseURL}/healthz`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: "ignore",
-      stderr: "pipe",
-      env: {
-        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-        LEPTOS_SITE_ROOT: path.join(root, "target/site"),
-        STORIES_DATA_DIR: dataDir,
-        // The tests subscribe many addresses from one client.
-        STORIES_SUBSCRIBE_LIMIT: "0",
-        RUST_LOG: "warn",
-      },
-    },
-    {
-      command: binary,
-      cwd: root,
-      url: `${doubleOptInURL}/healthz`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: "ignore",
-      stderr: "pipe",
-      env: {
-        LEPTOS_SITE_ADDR: `127.0.0.1:${doubleOptInPort}`,
-        LEPTOS_SITE_ROOT: path.join(root, "target/site"),
-        STORIES_DATA_DIR: doubleOptInDataDir,
-        STORIES_DOUBLE_OPT_IN: "true",
-        // Issues need the site's address for their links.
-        STORIES_PUBLIC_URL: doubleOptInURL,
-        STORIES_SUBSCRIBE_LIMIT: "0",
-        RUST_LOG: "warn",
-      },
-    },
+    localInstance(port, dataDir, {}),
+    localInstance(doubleOptInPort, doubleOptInDataDir, {
+      STORIES_DOUBLE_OPT_IN: "true",
+      // Issues need the site's address for their links.
+      STORIES_PUBLIC_URL: doubleOptInURL,
+    }),
     ...(oidcIssuer
       ? [
-          {
-            command: binary,
-            cwd: root,
-            url: `${oidcURL}/healthz`,
-            reuseExistingServer: false,
-            timeout: 60_000,
-            stdout: "ignore" as const,
-            stderr: "pipe" as const,
-            env: {
-              LEPTOS_SITE_ADDR: `127.0.0.1:${oidcPort}`,
-              LEPTOS_SITE_ROOT: path.join(root, "target/site"),
-              STORIES_DATA_DIR: path.join(dataDir, "oidc"),
-              STORIES_IDENTITY: "oidc",
-              STORIES_OIDC_ISSUER: oidcIssuer,
-              STORIES_OIDC_CLIENT_ID: "stories",
-              STORIES_OIDC_PROVIDER_NAME: "Test Provider",
-              STORIES_PUBLIC_URL: oidcURL,
-              STORIES_SUBSCRIBE_LIMIT: "0",
-              RUST_LOG: "warn",
-            },
-          },
+          localInstance(oidcPort, path.join(dataDir, "oidc"), {
+            STORIES_IDENTITY: "oidc",
+            STORIES_OIDC_ISSUER: oidcIssuer,
+            STORIES_OIDC_CLIENT_ID: "stories",
+            STORIES_OIDC_PROVIDER_NAME: "Test Provider",
+            STORIES_PUBLIC_URL: oidcURL,
+          }),
         ]
       : []),
     ...(aws ? [aws.webServer] : []),
