@@ -109,6 +109,7 @@ pub mod client {
     use super::*;
     use crate::{
         api_client,
+        page_location::site_path,
         sigv4_signer::{sign_get, sign_request, SignedRequest, SigningIdentity},
     };
     use leptos::server_fn::ServerFn;
@@ -147,10 +148,10 @@ pub mod client {
             params.push(("cursor", cursor));
         }
         let signed = signed_get(identity, ListSubscribers::PATH, &params)?;
-        api_client::get(&signed.path_and_query, &headers_of(&signed)).await
+        api_client::get(&signed).await
     }
 
-    /// `GET path?params` to this page's host, signed now.
+    /// `GET path?params` to this page's host, signed now (under the page's prefix, as sent).
     pub(crate) fn signed_get(
         identity: &SigningIdentity,
         path: &str,
@@ -161,18 +162,10 @@ pub mod client {
             identity,
             SIGV4_SERVICE,
             &host,
-            path,
+            &site_path(path),
             params,
             api_client::now(),
         ))
-    }
-
-    pub(crate) fn headers_of(signed: &SignedRequest) -> Vec<(&str, &str)> {
-        signed
-            .headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect()
     }
 
     /// A signed POST of `email` to an admin action (unsubscribe, erase).
@@ -196,14 +189,12 @@ pub mod client {
             SIGV4_SERVICE,
             &api_client::page_host()?,
             "POST",
-            path,
+            &site_path(path),
             &[],
             body.as_bytes(),
             api_client::now(),
         );
-        let mut headers = headers_of(&signed);
-        headers.push(("content-type", "application/x-www-form-urlencoded"));
-        api_client::post(&signed.path_and_query, &headers, &body).await
+        api_client::post_form_signed(&signed, &body).await
     }
 
     pub async fn unsubscribe_subscriber(
@@ -228,7 +219,7 @@ pub mod client {
             .map(|(name, value)| (*name, value.as_str()))
             .collect();
         let signed = signed_get(identity, EXPORT_PATH, &params)?;
-        api_client::get_text(&signed.path_and_query, &headers_of(&signed)).await
+        api_client::get_text(&signed).await
     }
 }
 

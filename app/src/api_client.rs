@@ -1,10 +1,12 @@
 //! The browser's calls of the site's own API with `fetch`, in the wire format of its endpoints:
 //! form-encoded arguments (or a query string) in, JSON out, an [`ApiError`] body on failure.
+//! Calls name the site's paths (`/api/subscribe`); under a REST API stage they go under it
+//! (`page_location`), and a signed request is sent to the path it signed.
 //! Leptos's generic server-function client (`ServerAction`, `ActionForm`, a custom `Client` for
 //! signing) brought `serde_qs`, `gloo-net`, `wasm-streams` and `http`'s URI code into the wasm;
 //! the endpoints stay the same on the server.
 
-use crate::error::ApiError;
+use crate::{error::ApiError, page_location::site_path, sigv4_signer::SignedRequest};
 use serde::de::DeserializeOwned;
 use std::time::SystemTime;
 
@@ -56,23 +58,37 @@ pub async fn post_form_for_variant<T: DeserializeOwned>(
     read_response(status, &body)
 }
 
+const FORM: &str = "application/x-www-form-urlencoded";
+
 async fn send_form(path: &str, fields: &[(&str, &str)]) -> Result<(u16, String), ApiError> {
-    let headers = [("content-type", "application/x-www-form-urlencoded")];
-    send("POST", path, &headers, Some(&form_encode(fields))).await
+    let headers = [("content-type", FORM)];
+    send(
+        "POST",
+        &site_path(path),
+        &headers,
+        Some(&form_encode(fields)),
+    )
+    .await
 }
 
-/// GETs `path_and_query` with extra `headers` (e.g. a signature).
-pub async fn get<T: DeserializeOwned>(
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-) -> Result<T, ApiError> {
-    let (status, body) = send("GET", path_and_query, headers, None).await?;
+/// The signature's headers, for `send`.
+fn headers_of(signed: &SignedRequest) -> Vec<(&str, &str)> {
+    signed
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+/// Sends a signed GET.
+pub async fn get<T: DeserializeOwned>(signed: &SignedRequest) -> Result<T, ApiError> {
+    let (status, body) = send("GET", &signed.path_and_query, &headers_of(signed), None).await?;
     read_response(status, &body)
 }
 
-/// GETs `path_and_query` with extra `headers`; the answer as text (e.g. a CSV export).
-pub async fn get_text(path_and_query: &str, headers: &[(&str, &str)]) -> Result<String, ApiError> {
-    let (status, body) = send("GET", path_and_query, headers, None).await?;
+/// Sends a signed GET; the answer as text (e.g. a CSV export).
+pub async fn get_text(signed: &SignedRequest) -> Result<String, ApiError> {
+    let (status, body) = send("GET", &signed.path_and_query, &headers_of(signed), None).await?;
     if (200..300).contains(&status) {
         Ok(body)
     } else {
@@ -80,13 +96,14 @@ pub async fn get_text(path_and_query: &str, headers: &[(&str, &str)]) -> Result<
     }
 }
 
-/// POSTs `body` to `path_and_query` with `headers` (a content type and, e.g., a signature).
-pub async fn post<T: DeserializeOwned>(
-    path_and_query: &str,
-    headers: &[(&str, &str)],
+/// Sends a signed POST of the form `body` (what was signed).
+pub async fn post_form_signed<T: DeserializeOwned>(
+    signed: &SignedRequest,
     body: &str,
 ) -> Result<T, ApiError> {
-    let (status, answer) = send("POST", path_and_query, headers, Some(body)).await?;
+    let mut headers = headers_of(signed);
+    headers.push(("content-type", FORM));
+    let (status, answer) = send("POST", &signed.path_and_query, &headers, Some(body)).await?;
     read_response(status, &answer)
 }
 

@@ -145,15 +145,12 @@ pub fn summary(days: &[DayRow]) -> String {
 pub mod client {
     use super::*;
     use crate::{
-        admin::client::{headers_of, signed_get},
-        api_client,
-        error::ApiError,
-        sigv4_signer::SigningIdentity,
+        admin::client::signed_get, api_client, error::ApiError, sigv4_signer::SigningIdentity,
     };
 
     pub async fn dashboard(identity: &SigningIdentity) -> Result<Dashboard, ApiError> {
         let signed = signed_get(identity, DASHBOARD_PATH, &[])?;
-        api_client::get(&signed.path_and_query, &headers_of(&signed)).await
+        api_client::get(&signed).await
     }
 }
 

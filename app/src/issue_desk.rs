@@ -74,7 +74,7 @@ impl IssueProgress {
 pub mod client {
     use super::*;
     use crate::{
-        admin::client::{headers_of, signed_get, signed_post_form},
+        admin::client::{signed_get, signed_post_form},
         api_client,
         error::ApiError,
         sigv4_signer::SigningIdentity,
@@ -82,7 +82,7 @@ pub mod client {
 
     pub async fn desk(identity: &SigningIdentity) -> Result<IssueDesk, ApiError> {
         let signed = signed_get(identity, ISSUES_PATH, &[])?;
-        api_client::get(&signed.path_and_query, &headers_of(&signed)).await
+        api_client::get(&signed).await
     }
 
     pub async fn send(identity: &SigningIdentity, slug: &str) -> Result<String, ApiError> {

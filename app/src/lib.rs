@@ -45,6 +45,12 @@ pub const SITE_NAME: &str = "Serverless Stories";
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // Under a REST API stage, the page's files and scripts are under it too, and the islands
+    // read it from the `<meta>` (see `page_location`).
+    let prefix = page_location::prefix();
+    let prefix_meta = (!prefix.is_empty()).then(|| {
+        view! { <meta name=page_location::PREFIX_META content=prefix.clone()/> }
+    });
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -52,11 +58,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
+                {prefix_meta}
                 // The site's files are named after their content (cargo-leptos `hash-files`).
-                <HashedStylesheet options=options.clone()/>
-                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <HashedStylesheet options=options.clone() root=prefix.clone()/>
+                <link rel="icon" type="image/svg+xml" href=page_location::site_path("/favicon.svg")/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options islands=true/>
+                <HydrationScripts options islands=true root=prefix.clone()/>
                 <MetaTags/>
             </head>
             <body>

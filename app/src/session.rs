@@ -53,11 +53,14 @@ impl Session {
     }
 }
 
-/// Pages are rendered by the server (islands), so moving on is a real navigation.
+/// Pages are rendered by the server (islands), so moving on is a real navigation, to one of the
+/// site's paths (`/admin`).
 pub fn go_to(path: &str) {
     #[cfg(feature = "hydrate")]
     if let Some(window) = web_sys::window() {
-        let _ = window.location().assign(path);
+        let _ = window
+            .location()
+            .assign(&crate::page_location::site_path(path));
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = path;

@@ -42,7 +42,7 @@ pub struct SignedRequest {
 }
 
 /// Signs `GET path?params` to `host` at `now`. `path` must be a plain absolute path (letters,
-/// digits, `/`, `-`), as the API's paths are.
+/// digits, `/`, `-`, `_`, `.`, `~`), as the API's paths and a stage prefix are.
 pub fn sign_get(
     identity: &SigningIdentity,
     service: &str,

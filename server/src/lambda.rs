@@ -7,6 +7,7 @@ use crate::{
     cli::{BackendArgs, IdentityKind, ListArgs, MailArgs, MailTransportKind, ServeArgs, StoreKind},
     newsletter::Newsletter,
 };
+use app::page_location::PathPrefix;
 use axum::{
     extract::{ConnectInfo, Request, State},
     middleware::Next,
@@ -83,11 +84,6 @@ pub fn check_settings(
     Ok(())
 }
 
-/// What a REST API's event path lacks of the path the client called: the stage (`/prod`) on the
-/// execute-api host. Routes see the path without it; the SigV4 check and redirects put it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathPrefix(pub String);
-
 /// Serves `router` to the Lambda runtime until it stops; events that are not HTTP requests (the
 /// schedule) deliver newsletter issues.
 pub async fn serve(router: Router, newsletter: Arc<Newsletter>) -> anyhow::Result<()> {
@@ -161,8 +157,8 @@ async fn client_from_request_context(mut request: Request, next: Next) -> Respon
 }
 
 /// REST API events carry the path as called (`requestContext.path`, stage included) next to the
-/// path routes see; when they differ, the difference is kept for the signature check, and
-/// redirects to our own paths get it back.
+/// path routes see; when they differ, the difference is kept ([`PathPrefix`]): pages are
+/// rendered under it, the signature check puts it back, and so do redirects to our own paths.
 async fn path_as_called(mut request: Request, next: Next) -> Response {
     let prefix = match request.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV1(context)) => context
@@ -174,14 +170,16 @@ async fn path_as_called(mut request: Request, next: Next) -> Response {
     let Some(prefix) = prefix else {
         return next.run(request).await;
     };
-    request.extensions_mut().insert(PathPrefix(prefix.clone()));
+    request.extensions_mut().insert(prefix.clone());
     let mut response = next.run(request).await;
     let location = response
         .headers()
         .get(http::header::LOCATION)
         .and_then(|location| location.to_str().ok())
         .filter(|location| location.starts_with('/') && !location.starts_with("//"))
-        .and_then(|location| http::HeaderValue::from_str(&format!("{prefix}{location}")).ok());
+        .and_then(|location| {
+            http::HeaderValue::from_str(&format!("{}{location}", prefix.as_str())).ok()
+        });
     if let Some(location) = location {
         response
             .headers_mut()
@@ -190,10 +188,21 @@ async fn path_as_called(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// `/prod` for `/prod/api/x` called and `/api/x` routed; nothing when they are the same.
-fn prefix_of(called: &str, routed: &str) -> Option<String> {
-    let prefix = called.strip_suffix(routed)?;
-    (prefix.starts_with('/') && !prefix.ends_with('/')).then(|| prefix.to_owned())
+/// `/prod` for `/prod/api/x` called and `/api/x` routed; nothing when they are the same (or the
+/// difference is not a prefix of URL-safe segments, which a stage or base path is).
+fn prefix_of(called: &str, routed: &str) -> Option<PathPrefix> {
+    // The stage's root may be called without its slash (`/prod` for `/`).
+    let prefix = called
+        .strip_suffix(routed)
+        .or_else(|| (routed == "/").then_some(called))?;
+    if prefix.is_empty() {
+        return None;
+    }
+    let valid = PathPrefix::new(prefix);
+    if valid.is_none() {
+        tracing::warn!(%called, %routed, "the called path's prefix is not a stage or base path");
+    }
+    valid
 }
 
 fn source_ip(extensions: &http::Extensions) -> Option<IpAddr> {
@@ -211,13 +220,17 @@ mod tests {
 
     #[test]
     fn the_prefix_is_what_the_called_path_has_in_front_of_the_routed_one() {
+        let prefix = |called, routed| prefix_of(called, routed).map(|p| p.as_str().to_owned());
         assert_eq!(
-            prefix_of("/prod/api/subscribe", "/api/subscribe"),
+            prefix("/prod/api/subscribe", "/api/subscribe"),
             Some("/prod".into())
         );
-        assert_eq!(prefix_of("/prod/", "/"), Some("/prod".into()));
-        assert_eq!(prefix_of("/api/subscribe", "/api/subscribe"), None);
-        assert_eq!(prefix_of("/other", "/api/subscribe"), None);
-        assert_eq!(prefix_of("prod/x", "/x"), None);
+        assert_eq!(prefix("/prod/", "/"), Some("/prod".into()));
+        assert_eq!(prefix("/prod", "/"), Some("/prod".into()));
+        assert_eq!(prefix("/base/v1/x", "/x"), Some("/base/v1".into()));
+        assert_eq!(prefix("/pr\"od/x", "/x"), None);
+        assert_eq!(prefix("/api/subscribe", "/api/subscribe"), None);
+        assert_eq!(prefix("/other", "/api/subscribe"), None);
+        assert_eq!(prefix("prod/x", "/x"), None);
     }
 }

@@ -8,6 +8,7 @@
 //! setting (the home page is 2.3 KB with it, 1.9 KB this way), and a kept page then costs no
 //! compression per request.
 
+use app::page_location::PathPrefix;
 use axum::{
     body::{to_bytes, Body, Bytes},
     extract::{Request, State},
@@ -192,11 +193,16 @@ fn respond(page: CachedPage, coding: Coding) -> Response {
 }
 
 pub async fn serve(State(cache): State<Arc<PageCache>>, request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    if request.method() != Method::GET || request.uri().query().is_some() || !is_shared_page(&path)
+    let routed = request.uri().path();
+    if request.method() != Method::GET || request.uri().query().is_some() || !is_shared_page(routed)
     {
         return next.run(request).await;
     }
+    // A page under a REST API stage names its links and files under it: kept apart.
+    let path = match request.extensions().get::<PathPrefix>() {
+        Some(prefix) => format!("{}{routed}", prefix.as_str()),
+        None => routed.to_owned(),
+    };
     let coding = negotiate(
         request
             .headers()

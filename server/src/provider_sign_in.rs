@@ -14,7 +14,10 @@
 //! replayed.
 
 use crate::identity::oidc::{Attempt, FinishError, OidcIdentity};
-use app::provider_sign_in::{self as provider_paths, ProviderSignInFailure};
+use app::{
+    page_location::PathPrefix,
+    provider_sign_in::{self as provider_paths, ProviderSignInFailure},
+};
 use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},
@@ -169,6 +172,7 @@ struct ProviderAnswer {
 async fn callback(
     State(flow): State<Arc<ProviderSignIn>>,
     client: Option<axum::Extension<app::client_address::ClientAddress>>,
+    prefix: Option<axum::Extension<PathPrefix>>,
     headers: HeaderMap,
     answer: Result<Query<ProviderAnswer>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -216,7 +220,12 @@ async fn callback(
                 return refuse(ProviderSignInFailure::TokenRefused);
             }
             app::audit::signed_in(&signed_in.username, client);
-            uncached_with_cookies(landing_page(token), std::slice::from_ref(&consumed))
+            let landing = match prefix {
+                Some(prefix) => format!("{}{}", prefix.0.as_str(), provider_paths::LANDING),
+                None => provider_paths::LANDING.to_owned(),
+            };
+            let page = landing_page(token, &landing);
+            uncached_with_cookies(page, std::slice::from_ref(&consumed))
         }
         Err(FinishError::CodeRefused(reason)) => {
             tracing::warn!(%reason, "the provider refused the sign-in code");
@@ -249,14 +258,13 @@ fn is_jwt_text(token: &str) -> bool {
 /// credentials yet) and goes on. The script's text is the same on every sign-in, so the page's
 /// Content Security Policy allows it by its hash (`csp`). Without JavaScript the page says what
 /// the admin page needs.
-fn landing_page(token: &str) -> Response {
+fn landing_page(token: &str, landing: &str) -> Response {
     use app::session::{CREDENTIALS_KEY, TOKEN_KEY};
     let take_over_session = format!(
         "(()=>{{const e=document.getElementById(\"session\");\
          try{{localStorage.setItem(\"{TOKEN_KEY}\",e.dataset.token);\
          localStorage.removeItem(\"{CREDENTIALS_KEY}\");}}catch(_){{}}\
          e.removeAttribute(\"data-token\");location.replace(\"{landing}\");}})();",
-        landing = provider_paths::LANDING,
     );
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -267,7 +275,6 @@ fn landing_page(token: &str) -> Response {
          <a href=\"{landing}\">Continue to the admin page</a>.</p></main>\
          <script>{take_over_session}</script></body></html>",
         site = app::SITE_NAME,
-        landing = provider_paths::LANDING,
     );
     (
         StatusCode::OK,
@@ -368,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn the_landing_page_carries_the_token_in_its_body_only() {
         let response = uncached_with_cookies(
-            landing_page("eyJh.eyJz.c2ln"),
+            landing_page("eyJh.eyJz.c2ln", "/admin"),
             &["x=; Max-Age=0".to_owned()],
         );
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");

@@ -145,8 +145,8 @@ pub async fn require_signature(
     // The client signed the path it called: with a REST API's stage in front, under Lambda.
     let called = parts
         .extensions
-        .get::<crate::lambda::PathPrefix>()
-        .map(|prefix| format!("{}{path_and_query}", prefix.0));
+        .get::<app::page_location::PathPrefix>()
+        .map(|prefix| format!("{}{path_and_query}", prefix.as_str()));
     let incoming = IncomingRequest {
         method: parts.method.as_str(),
         path_and_query: called.as_deref().unwrap_or(path_and_query),

@@ -374,6 +374,91 @@ async fn rest_api_events_under_a_stage_are_routed_redirected_and_verified() {
     );
 }
 
+/// The site's own paths a page names: its links, files, forms and preloads.
+fn own_paths(html: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for attribute in ["href=\"", "src=\"", "action=\""] {
+        for (at, _) in html.match_indices(attribute) {
+            let value = &html[at + attribute.len()..];
+            let value = &value[..value.find('"').unwrap_or(value.len())];
+            if value.starts_with('/') && !value.starts_with("//") {
+                paths.push(value.to_owned());
+            }
+        }
+    }
+    paths
+}
+
+/// Called on the execute-api host, a REST API's pages are under the stage: every link, form,
+/// file and the hydration script name `/prod/…`, the islands learn it from a `<meta>`,
+/// and the policy still allows the page's own scripts. The same function's pages called
+/// without a stage (kept by the page cache too) name none.
+#[tokio::test]
+async fn pages_under_a_stage_name_everything_under_it() {
+    let deployment = Deployment::new().await;
+    let function = LambdaFunction::start(&function_env(&deployment).await).await;
+    let html = ("accept", "text/html");
+    let at_root = |path: &str| http_api_event("GET", path, "", &[html], None);
+    let under_stage = |path: &str| rest_api_event("prod", "GET", path, &[], &[html], None);
+    // A page at the root first: what leptos keeps from the first page must not stick.
+    assert_eq!(function.invoke(&at_root("/login")).await["statusCode"], 200);
+
+    for (path, status) in [
+        ("/", 200),
+        ("/", 200), // the kept copy
+        ("/post/function-as-a-service/", 200),
+        ("/login", 200),
+        ("/admin", 200),
+        ("/post/nope/", 404),
+    ] {
+        let answer = function.invoke(&under_stage(path)).await;
+        assert_eq!(answer["statusCode"], status, "{path}");
+        let page = String::from_utf8(body_of(&answer)).unwrap();
+        let paths = own_paths(&page);
+        assert!(paths.len() >= 4, "{path}: {paths:?}");
+        for own in &paths {
+            assert!(own.starts_with("/prod/"), "{path} names {own}");
+        }
+        assert!(
+            page.contains(r#"<meta name="path-prefix" content="/prod">"#),
+            "{path}"
+        );
+        assert!(
+            page.contains(r#"("/prod", "pkg", "#),
+            "{path}: the hydration script"
+        );
+        let policy = header(&answer, "content-security-policy");
+        for hash in server::csp::inline_script_hashes(&page) {
+            assert!(policy.contains(&hash), "{path}: {hash} not in {policy}");
+        }
+    }
+    // The files a page names are there, under the stage (public/'s: these tests build no site).
+    let home = function.invoke(&under_stage("/")).await;
+    let home = String::from_utf8(body_of(&home)).unwrap();
+    let files: Vec<String> = own_paths(&home)
+        .into_iter()
+        .filter(|path| path.ends_with(".svg"))
+        .collect();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in &files {
+        let routed = file.strip_prefix("/prod").unwrap();
+        let answer = function.invoke(&under_stage(routed)).await;
+        assert_eq!(answer["statusCode"], 200, "{file}");
+    }
+
+    for path in ["/", "/login"] {
+        let page = String::from_utf8(body_of(&function.invoke(&at_root(path)).await)).unwrap();
+        assert!(
+            !page.contains("/prod"),
+            "{path} at the root names the stage"
+        );
+        assert!(
+            own_paths(&page).iter().any(|own| own.starts_with("/pkg/")),
+            "{path}"
+        );
+    }
+}
+
 /// The template's schedule: an event that is not an HTTP request sends what is due of the
 /// started issues (here through the test SMTP sink) and says where they stand; an HTTP request
 /// to the path such events are passed on as is not one.

@@ -1,21 +1,27 @@
 use crate::{
-    page_location,
+    page_location::{self, site_path},
     session::{go_to, Session},
     SITE_NAME,
 };
 use leptos::prelude::*;
-use leptos_router::components::A;
+
+/// `aria-current="page"` for the link to `href` on that page.
+fn current(path: &str, href: &str) -> Option<&'static str> {
+    (path == href).then_some("page")
+}
 
 /// The site navigation (server-rendered); only the account links are interactive.
 #[component]
 pub fn Navbar() -> impl IntoView {
+    let home = site_path("/");
+    let home_current = current(&page_location::path(), "/");
     view! {
         <header class="navbar">
             <nav class="navbar-inner" aria-label="Main">
-                <A href="/" attr:class="brand">{SITE_NAME}</A>
+                <a href=home.clone() class="brand">{SITE_NAME}</a>
                 <ul class="nav-links">
                     <li>
-                        <A href="/" exact=true>"Top Stories"</A>
+                        <a href=home aria-current=home_current>"Top Stories"</a>
                     </li>
                 </ul>
                 <NavAccount/>
@@ -31,8 +37,8 @@ pub const SIGNED_OUT_OF_SITE_ONLY: &str = "/login?signed_out=provider";
 #[island]
 fn NavAccount() -> impl IntoView {
     let path = page_location::path();
-    let current = |href: &str| (path == href).then_some("page");
-    let (login_current, admin_current) = (current("/login"), current("/admin"));
+    let (login_current, admin_current) = (current(&path, "/login"), current(&path, "/admin"));
+    let (login, admin) = (site_path("/login"), site_path("/admin"));
     let session = Session::load();
     // The server ends the session too (its credentials stop working within seconds); this
     // browser forgets it whatever the answer, even offline.
@@ -54,10 +60,10 @@ fn NavAccount() -> impl IntoView {
         <ul class="nav-links nav-account">
             <Show
                 when=move || session.token.with(Option::is_some)
-                fallback=move || view! { <li><a href="/login" aria-current=login_current>"Log in"</a></li> }
+                fallback=move || view! { <li><a href=login.clone() aria-current=login_current>"Log in"</a></li> }
             >
                 <li>
-                    <a href="/admin" aria-current=admin_current>"Admin"</a>
+                    <a href=admin.clone() aria-current=admin_current>"Admin"</a>
                 </li>
                 <li>
                     <button type="button" class="nav-button" on:click=log_out>"Log out"</button>

@@ -63,7 +63,7 @@ pub fn Newsletter() -> impl IntoView {
                 }
             >
                 <form
-                    action=PATH
+                    action=page_location::site_path(PATH)
                     method="post"
                     class="newsletter-form"
                     novalidate=true

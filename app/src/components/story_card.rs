@@ -1,10 +1,9 @@
-use crate::stories::StorySummary;
+use crate::{page_location::site_path, stories::StorySummary};
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 #[component]
 pub fn StoryCard(story: StorySummary) -> impl IntoView {
-    let href = story.href();
+    let href = site_path(&story.href());
     // Screen readers list links out of context, where "Read Story" alone would be ambiguous;
     // the label starts with the visible text, so voice control still finds it.
     let link_label = format!("Read Story: {}", story.title);
@@ -12,7 +11,7 @@ pub fn StoryCard(story: StorySummary) -> impl IntoView {
         <article class="story-card">
             <img
                 class="story-card-image"
-                src=story.image
+                src=site_path(&story.image)
                 alt=story.image_alt
                 width="640"
                 height="360"
@@ -23,9 +22,9 @@ pub fn StoryCard(story: StorySummary) -> impl IntoView {
                     <time datetime=story.published_iso>{story.published}</time>
                 </p>
                 <p class="story-teaser">{story.teaser}</p>
-                <A href=href attr:class="button button-primary" attr:aria-label=link_label>
+                <a href=href class="button button-primary" aria-label=link_label>
                     "Read Story"
-                </A>
+                </a>
             </div>
         </article>
     }

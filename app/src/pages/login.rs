@@ -2,6 +2,7 @@ use crate::{
     auth::{client, fields, LoginStep, NewPasswordRequired},
     components::hydrated::hydrated,
     error::ApiError,
+    page_location::site_path,
     provider_sign_in::{self as provider_paths, ProviderSignInFailure, SignInMethod},
     session::{go_to, Session},
 };
@@ -51,11 +52,11 @@ fn ProviderSignIn(name: String) -> impl IntoView {
         {signed_out.then(|| view! {
             <div class="alert alert-info" role="status">
                 <p>{format!("You are logged out of this site. You may still be signed in at {name}.")}</p>
-                <p><a href=provider_paths::SIGN_OUT>{format!("Log out of {name} too")}</a></p>
+                <p><a href=site_path(provider_paths::SIGN_OUT)>{format!("Log out of {name} too")}</a></p>
             </div>
         })}
         <p>{format!("Admins sign in with {name}.")}</p>
-        <p><a class="button button-primary" href=provider_paths::SIGN_IN>{format!("Log in with {name}")}</a></p>
+        <p><a class="button button-primary" href=site_path(provider_paths::SIGN_IN)>{format!("Log in with {name}")}</a></p>
     }
 }
 
@@ -137,7 +138,7 @@ fn PasswordForm(on_step: impl Fn(LoginStep) + Copy + 'static) -> impl IntoView {
     };
     view! {
         <h1>"Login"</h1>
-        <form action=client::login_path() method="post" class="stacked-form" on:submit=on_submit>
+        <form action=site_path(client::login_path()) method="post" class="stacked-form" on:submit=on_submit>
             <label for="login-username">"Username"</label>
             <input node_ref=username id="login-username" type="text" name=fields::USERNAME autocomplete="username" required/>
             <label for="login-password">"Password"</label>
@@ -172,7 +173,7 @@ fn NewPasswordForm(
     view! {
         <h1>"Choose a new password"</h1>
         <p>"Your password was temporary. Choose the password you will use from now on."</p>
-        <form action=client::new_password_path() method="post" class="stacked-form" on:submit=on_submit>
+        <form action=site_path(client::new_password_path()) method="post" class="stacked-form" on:submit=on_submit>
             <input type="hidden" name=fields::USERNAME value=required.username/>
             <input type="hidden" name=fields::SESSION value=required.session/>
             <label for="new-password">"New password"</label>

@@ -7,11 +7,11 @@ use crate::{
         LinkOutcome, CONFIRM_PATH, FROM_PAGE_FIELD, FROM_PAGE_VALUE, RESULT_PARAM, TOKEN_PARAM,
         UNSUBSCRIBE_PATH,
     },
-    page_location, SITE_NAME,
+    page_location::{self, site_path},
+    SITE_NAME,
 };
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
-use leptos_router::components::A;
 
 #[component]
 pub fn ConfirmPage() -> impl IntoView {
@@ -57,7 +57,7 @@ fn MailLinkPage(
             view! {
                 <h1>{heading}</h1>
                 <p class=class role="status">{text}</p>
-                <p><A href="/" attr:class="button button-primary">"Back to Top Stories"</A></p>
+                <p><a href=site_path("/") class="button button-primary">"Back to Top Stories"</a></p>
             }
             .into_any()
         }
@@ -65,7 +65,8 @@ fn MailLinkPage(
             // The token goes back in the URL the form posts to: the same URL as the link
             // (for unsubscribing, the one `List-Unsubscribe` names).
             let action = format!(
-                "{page}?{TOKEN_PARAM}={}",
+                "{}?{TOKEN_PARAM}={}",
+                site_path(page),
                 percent_encoding::utf8_percent_encode(&token, percent_encoding::NON_ALPHANUMERIC)
             );
             view! {

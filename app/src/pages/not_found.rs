@@ -1,6 +1,6 @@
+use crate::page_location::site_path;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 /// Unknown paths and unknown stories: a real page, answered with status 404.
 #[component]
@@ -15,7 +15,7 @@ pub fn NotFound() -> impl IntoView {
             <h1>"Page not found"</h1>
             <p>"There is no page at this address. It may have moved, or the link may be mistyped."</p>
             <p>
-                <A href="/" attr:class="button button-primary">"Back to Top Stories"</A>
+                <a href=site_path("/") class="button button-primary">"Back to Top Stories"</a>
             </p>
         </section>
     }

@@ -1,7 +1,11 @@
-use crate::{pages::not_found::NotFound, stories::get_story};
+use crate::{
+    page_location::{self, site_path},
+    pages::not_found::NotFound,
+    stories::get_story,
+};
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 
 #[component]
 pub fn StoryPage() -> impl IntoView {
@@ -22,7 +26,7 @@ pub fn StoryPage() -> impl IntoView {
                             <article class="container story">
                                 <header class="story-header">
                                     <p class="breadcrumb">
-                                        <A href="/">"Top Stories"</A>
+                                        <a href=site_path("/")>"Top Stories"</a>
                                     </p>
                                     <h1>{summary.title}</h1>
                                     <p class="story-meta">
@@ -32,18 +36,18 @@ pub fn StoryPage() -> impl IntoView {
                                 </header>
                                 <img
                                     class="story-image"
-                                    src=summary.image
+                                    src=site_path(&summary.image)
                                     alt=summary.image_alt
                                     width="1280"
                                     height="720"
                                 />
                                 // Our own Markdown, rendered on the server with raw HTML escaped
                                 // (stories::catalog::markdown_to_html): not user data.
-                                <div class="story-body" inner_html=story.body_html></div>
+                                <div class="story-body" inner_html=page_location::links_under_prefix(&story.body_html)></div>
                                 <footer class="story-footer">
-                                    <A href="/#newsletter" attr:class="button button-primary">
+                                    <a href=site_path("/#newsletter") class="button button-primary">
                                         "Get new stories by email"
-                                    </A>
+                                    </a>
                                 </footer>
                             </article>
                         }
