@@ -53,18 +53,19 @@ function awsEnv(endpoint: string, dataDir: string): Record<string, string> {
  * pages are at `baseURL`, started by `command` with `env` added. Without moto: null.
  */
 function instance(name: string, binary: string, root: string, dataDir: string, port: number,
-                  command: string, env: Record<string, string>) {
+                  command: string, env: Record<string, string>, stage = "") {
   const endpoint = process.env.STORIES_TEST_MOTO_ENDPOINT;
   if (!endpoint) return null;
   const baseEnv = awsEnv(endpoint, dataDir);
   const fixture = deployment(name, binary, baseEnv);
-  const baseURL = `http://127.0.0.1:${port}`;
+  const site = `http://127.0.0.1:${port}${stage}`;
   return {
-    baseURL,
+    // With its slash, so that the tests' "./login" stays under the stage.
+    baseURL: `${site}/`,
     webServer: {
       command,
       cwd: root,
-      url: `${baseURL}/healthz`,
+      url: `${site}/healthz`,
       reuseExistingServer: false,
       timeout: 60_000,
       stdout: "ignore" as const,
@@ -86,24 +87,42 @@ export function awsMode(binary: string, root: string, port: number, dataDir: str
   return instance("AWS", binary, root, dataDir, port, binary, { LEPTOS_SITE_ADDR: `127.0.0.1:${port}` });
 }
 
-/**
- * The same journey against the binary in Lambda mode: cargo-lambda's Runtime API emulator on
- * `port` (scripts/setup installs it) turns the browser's requests into function URL events for
- * the function, which polls it for them.
- */
-export function lambdaMode(binary: string, root: string, port: number, dataDir: string) {
+/** The Lambda Runtime API emulator on `port` (cargo-lambda, which scripts/setup installs), then
+ * once it accepts connections the function, which asks it for events at once (and stops if it
+ * can't); and `more` (a command) alongside. The group is stopped together at the end. */
+function lambdaCommand(binary: string, root: string, port: number, more = "") {
   const manifest = path.join(root, "server", "Cargo.toml");
-  // The emulator; once it accepts connections, the function (which asks it for events at
-  // once, and stops if it can't). The group is stopped together at the end.
   const script =
     `cargo-lambda lambda watch --only-lambda-apis -A 127.0.0.1 -P ${port} --manifest-path "${manifest}" & ` +
     `for i in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && break; sleep 0.1; done; ` +
-    `"${binary}" & wait`;
-  return instance("LAMBDA", binary, root, dataDir, port, `bash -c '${script.replace(/'/g, "'\\''")}'`, {
+    `"${binary}" & ${more ? `${more} & ` : ""}wait`;
+  return `bash -c '${script.replace(/'/g, "'\\''")}'`;
+}
+
+function lambdaEnv(port: number): Record<string, string> {
+  return {
     AWS_LAMBDA_RUNTIME_API: `http://127.0.0.1:${port}/.rt`,
     AWS_LAMBDA_FUNCTION_NAME: "_",
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "512",
     AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
     STORIES_SIGNING_KEY: LAMBDA_SIGNING_KEY,
-  });
+  };
+}
+
+/**
+ * The same journey against the binary in Lambda mode, behind the emulator on `port`, which
+ * turns the browser's requests into function URL events.
+ */
+export function lambdaMode(binary: string, root: string, port: number, dataDir: string) {
+  return instance("LAMBDA", binary, root, dataDir, port, lambdaCommand(binary, root, port), lambdaEnv(port));
+}
+
+/**
+ * And behind an API Gateway REST API called on its execute-api host, under the stage `/prod`:
+ * end2end/rest-api-stage.mjs on `port` makes the browser's requests REST API events for the
+ * function, through the emulator on `lambdaPort`.
+ */
+export function restApiMode(binary: string, root: string, port: number, lambdaPort: number, dataDir: string) {
+  const stage = `REST_PORT=${port} REST_LAMBDA_URL=http://127.0.0.1:${lambdaPort} REST_STAGE=prod node "${path.join(root, "end2end", "rest-api-stage.mjs")}"`;
+  return instance("REST", binary, root, dataDir, port, lambdaCommand(binary, root, lambdaPort, stage), lambdaEnv(lambdaPort), "/prod");
 }

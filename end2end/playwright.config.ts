@@ -2,7 +2,7 @@ import { defineConfig, devices } from "@playwright/test";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as fs from "node:fs";
-import { awsMode, lambdaMode } from "./aws-mode";
+import { awsMode, lambdaMode, restApiMode } from "./aws-mode";
 
 // scripts/test picks a free port and builds the site first; these defaults let
 // `npx playwright test` work on its own after `cargo leptos build --split`.
@@ -19,7 +19,15 @@ process.env.E2E_DATA_DIR = dataDir; // workers re-read this config: keep one dat
 const aws = awsMode(binary, root, Number(process.env.E2E_AWS_PORT ?? port + 1), dataDir);
 // And a third: the same deployment shape, the binary in Lambda mode behind function URLs.
 const lambda = lambdaMode(binary, root, Number(process.env.E2E_LAMBDA_PORT ?? port + 2), dataDir);
-// A fourth, embedded like the first, with double opt-in on, for tests/lifecycle.spec.ts: its
+// And a fourth: the function behind a REST API, its pages under the stage (`/prod/`).
+const restApi = restApiMode(
+  binary,
+  root,
+  Number(process.env.E2E_REST_PORT ?? port + 5),
+  Number(process.env.E2E_REST_LAMBDA_PORT ?? port + 6),
+  dataDir,
+);
+// A fifth, embedded like the first, with double opt-in on, for tests/lifecycle.spec.ts: its
 // own data dir, whose outbox the tests read the mail from.
 const doubleOptInPort = Number(process.env.E2E_DOUBLE_OPT_IN_PORT ?? port + 3);
 const doubleOptInURL = `http://127.0.0.1:${doubleOptInPort}`;
@@ -28,7 +36,7 @@ fs.mkdirSync(doubleOptInDataDir, { recursive: true });
 process.env.E2E_DOUBLE_OPT_IN_DATA_DIR = doubleOptInDataDir;
 
 // With an OpenID Connect provider running (scripts/test starts end2end/oidc-provider.mjs), a
-// fifth instance signing admins in there, for tests/oidc.spec.ts.
+// sixth instance signing admins in there, for tests/oidc.spec.ts.
 const oidcIssuer = process.env.E2E_OIDC_ISSUER;
 const oidcPort = Number(process.env.E2E_OIDC_PORT ?? port + 4);
 const oidcURL = `http://127.0.0.1:${oidcPort}`;
@@ -119,6 +127,15 @@ export default defineConfig({
           },
         ]
       : []),
+    ...(restApi
+      ? [
+          {
+            name: "rest-api",
+            testMatch: /aws\.spec\.ts/,
+            use: { ...devices["Desktop Chrome"], launchOptions: chromium, baseURL: restApi.baseURL },
+          },
+        ]
+      : []),
   ],
   webServer: [
     localInstance(port, dataDir, {}),
@@ -140,5 +157,6 @@ export default defineConfig({
       : []),
     ...(aws ? [aws.webServer] : []),
     ...(lambda ? [lambda.webServer] : []),
+    ...(restApi ? [restApi.webServer] : []),
   ],
 });

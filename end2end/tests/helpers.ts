@@ -11,7 +11,8 @@ export function uniqueEmail(tag: string): string {
 
 /** Opens a page and, when JavaScript is on, waits until the wasm has loaded (hydration). */
 export async function open(page: Page, path: string): Promise<void> {
-  await page.goto(path);
+  // A site path ("/login") relative to the base URL, which may be under a stage ("…/prod/").
+  await page.goto(path.startsWith("/") ? `.${path}` : path);
   await page.waitForLoadState("networkidle");
 }
 
