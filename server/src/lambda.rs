@@ -88,13 +88,17 @@ pub fn check_settings(
 /// schedule) deliver newsletter issues.
 pub async fn serve(router: Router, newsletter: Arc<Newsletter>) -> anyhow::Result<()> {
     let router = router
-        .layer(axum::middleware::from_fn(path_as_called))
         .layer(axum::middleware::from_fn(client_from_request_context))
         .layer(axum::middleware::from_fn_with_state(
             newsletter,
             deliver_on_schedule,
         ));
-    lambda_http::run(router)
+    // Around the router, not in it: it may change the path the router routes.
+    let function = tower::ServiceBuilder::new()
+        .map_request(|request: lambda_http::Request| request.map(axum::body::Body::new))
+        .layer(axum::middleware::from_fn(path_as_called))
+        .service(router);
+    lambda_http::run(function)
         .await
         .map_err(|err| anyhow::anyhow!("the Lambda runtime stopped: {err}"))
 }
@@ -156,15 +160,31 @@ async fn client_from_request_context(mut request: Request, next: Next) -> Respon
     next.run(request).await
 }
 
-/// REST API events carry the path as called (`requestContext.path`, stage included) next to the
-/// path routes see; when they differ, the difference is kept ([`PathPrefix`]): pages are
-/// rendered under it, the signature check puts it back, and so do redirects to our own paths.
+/// The stage in front of the site's paths, kept apart ([`PathPrefix`]): pages are rendered under
+/// it, the signature check puts it back, and so do redirects to our own paths. REST API events
+/// carry the path as called (`requestContext.path`, stage included) next to the path to route;
+/// an HTTP API's named stage (not `$default`) is in its one path, and taken off it here.
 async fn path_as_called(mut request: Request, next: Next) -> Response {
     let prefix = match request.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV1(context)) => context
             .path
             .as_deref()
             .and_then(|called| prefix_of(called, request.uri().path())),
+        Some(RequestContext::ApiGatewayV2(context)) => match context.stage.as_deref() {
+            Some(stage) if stage != "$default" => {
+                let stage = format!("/{stage}");
+                let routed = strip_stage(&stage, request.uri().path())
+                    .and_then(|routed| with_path(request.uri(), routed));
+                match routed {
+                    Some(uri) => {
+                        *request.uri_mut() = uri;
+                        PathPrefix::new(&stage)
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        },
         _ => None,
     };
     let Some(prefix) = prefix else {
@@ -186,6 +206,26 @@ async fn path_as_called(mut request: Request, next: Next) -> Response {
             .insert(http::header::LOCATION, location);
     }
     response
+}
+
+/// `/api/x` of `/prod/api/x` under the stage `/prod` (`/` of `/prod`); nothing if not under it.
+fn strip_stage<'a>(stage: &str, path: &'a str) -> Option<&'a str> {
+    match path.strip_prefix(stage)? {
+        "" => Some("/"),
+        rest if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
+}
+
+/// `uri` with `path` instead of its own, its query kept.
+fn with_path(uri: &http::Uri, path: &str) -> Option<http::Uri> {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    http::Uri::from_parts(parts).ok()
 }
 
 /// `/prod` for `/prod/api/x` called and `/api/x` routed; nothing when they are the same (or the
@@ -216,7 +256,23 @@ fn source_ip(extensions: &http::Extensions) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_of;
+    use super::{prefix_of, strip_stage, with_path};
+
+    #[test]
+    fn an_http_apis_stage_is_taken_off_the_path_to_route() {
+        assert_eq!(strip_stage("/prod", "/prod/api/x"), Some("/api/x"));
+        assert_eq!(strip_stage("/prod", "/prod/"), Some("/"));
+        assert_eq!(strip_stage("/prod", "/prod"), Some("/"));
+        assert_eq!(strip_stage("/prod", "/production/x"), None);
+        assert_eq!(strip_stage("/prod", "/api/x"), None);
+        let uri: http::Uri = "https://h.example/prod/api/s?limit=5&cursor=a%20b"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            with_path(&uri, "/api/s").unwrap().to_string(),
+            "https://h.example/api/s?limit=5&cursor=a%20b"
+        );
+    }
 
     #[test]
     fn the_prefix_is_what_the_called_path_has_in_front_of_the_routed_one() {

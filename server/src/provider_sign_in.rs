@@ -390,6 +390,15 @@ mod tests {
             page.contains(r#"<script>(()=>{const e=document.getElementById("session");try{localStorage.setItem("token",e.dataset.token);localStorage.removeItem("credentials");}catch(_){}e.removeAttribute("data-token");location.replace("/admin");})();</script>"#),
             "{page}"
         );
+        // Under a REST API stage, the admin page is under it.
+        let staged = landing_page("eyJh.eyJz.c2ln", "/prod/admin").into_body();
+        let staged = axum::body::to_bytes(staged, usize::MAX).await.unwrap();
+        let staged = String::from_utf8(staged.to_vec()).unwrap();
+        assert!(
+            staged.contains(r#"location.replace("/prod/admin")"#),
+            "{staged}"
+        );
+        assert!(staged.contains(r#"href="/prod/admin""#), "{staged}");
         assert!(is_jwt_text("eyJh.eyJz.c2ln"));
         assert!(!is_jwt_text("\"><script>"));
         assert!(!is_jwt_text(""));

@@ -6,7 +6,9 @@ mod common;
 
 use common::{
     aws::{Deployment, PASSWORD, REGION},
-    lambda::{body_of, http_api_event, rest_api_event, LambdaFunction, API_HOST},
+    lambda::{
+        body_of, http_api_event, http_api_stage_event, rest_api_event, LambdaFunction, API_HOST,
+    },
     run_cli,
     sigv4_client::{identity, sign_get},
 };
@@ -389,6 +391,29 @@ fn own_paths(html: &str) -> Vec<String> {
     paths
 }
 
+/// Every path `answer`'s page names (links, forms, files, the hydration script) is under
+/// `/prod`, which the page names for its islands; its policy allows its own scripts.
+fn assert_page_under_prod(answer: &Value, path: &str) {
+    let page = String::from_utf8(body_of(answer)).unwrap();
+    let paths = own_paths(&page);
+    assert!(paths.len() >= 4, "{path}: {paths:?}");
+    for own in &paths {
+        assert!(own.starts_with("/prod/"), "{path} names {own}");
+    }
+    assert!(
+        page.contains(r#"<meta name="path-prefix" content="/prod">"#),
+        "{path}"
+    );
+    assert!(
+        page.contains(r#"("/prod", "pkg", "#),
+        "{path}: the hydration script"
+    );
+    let policy = header(answer, "content-security-policy");
+    for hash in server::csp::inline_script_hashes(&page) {
+        assert!(policy.contains(&hash), "{path}: {hash} not in {policy}");
+    }
+}
+
 /// Called on the execute-api host, a REST API's pages are under the stage: every link, form,
 /// file and the hydration script name `/prod/…`, the islands learn it from a `<meta>`,
 /// and the policy still allows the page's own scripts. The same function's pages called
@@ -413,24 +438,7 @@ async fn pages_under_a_stage_name_everything_under_it() {
     ] {
         let answer = function.invoke(&under_stage(path)).await;
         assert_eq!(answer["statusCode"], status, "{path}");
-        let page = String::from_utf8(body_of(&answer)).unwrap();
-        let paths = own_paths(&page);
-        assert!(paths.len() >= 4, "{path}: {paths:?}");
-        for own in &paths {
-            assert!(own.starts_with("/prod/"), "{path} names {own}");
-        }
-        assert!(
-            page.contains(r#"<meta name="path-prefix" content="/prod">"#),
-            "{path}"
-        );
-        assert!(
-            page.contains(r#"("/prod", "pkg", "#),
-            "{path}: the hydration script"
-        );
-        let policy = header(&answer, "content-security-policy");
-        for hash in server::csp::inline_script_hashes(&page) {
-            assert!(policy.contains(&hash), "{path}: {hash} not in {policy}");
-        }
+        assert_page_under_prod(&answer, path);
     }
     // The files a page names are there, under the stage (public/'s: these tests build no site).
     let home = function.invoke(&under_stage("/")).await;
@@ -457,6 +465,62 @@ async fn pages_under_a_stage_name_everything_under_it() {
             "{path}"
         );
     }
+}
+
+/// An HTTP API with a named stage (not the template's `$default`) has the stage in its one
+/// path: it is taken off for routing and put back where a REST API's is.
+#[tokio::test]
+async fn an_http_api_under_a_named_stage_serves_pages_redirects_and_the_signed_list() {
+    let deployment = Deployment::new().await;
+    deployment.add_user("ada", PASSWORD, &["admin"]).await;
+    let function = LambdaFunction::start(&function_env(&deployment).await).await;
+    let html = ("accept", "text/html");
+    for path in ["/", "/post/function-as-a-service/", "/login"] {
+        let answer = function
+            .invoke(&http_api_stage_event(
+                "prod",
+                "GET",
+                path,
+                "",
+                &[html],
+                None,
+            ))
+            .await;
+        assert_eq!(answer["statusCode"], 200, "{path}");
+        assert_page_under_prod(&answer, path);
+    }
+    let stage_root = function
+        .invoke(&http_api_stage_event("prod", "GET", "", "", &[html], None))
+        .await;
+    assert_eq!(stage_root["statusCode"], 200);
+    let no_js = function
+        .invoke(&http_api_stage_event(
+            "prod",
+            "POST",
+            "/api/subscribe",
+            "",
+            &[FORM, html],
+            Some("email=stage%40example.com"),
+        ))
+        .await;
+    assert_eq!(no_js["statusCode"], 302);
+    assert_eq!(
+        header(&no_js, "location"),
+        "/prod/?subscribe=subscribed#newsletter"
+    );
+    let list = signed_list(
+        &function,
+        &|method, path, query, headers, body| {
+            let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            http_api_stage_event("prod", method, path, &query.join("&"), headers, body)
+        },
+        "/prod",
+    )
+    .await;
+    assert_eq!(
+        json_body(&list)["subscribers"][0]["email"],
+        "stage@example.com"
+    );
 }
 
 /// The template's schedule: an event that is not an HTTP request sends what is due of the

@@ -149,6 +149,23 @@ pub fn http_api_event(
     })
 }
 
+/// An HTTP API event under a named `stage` (not `$default`): the stage is in its path.
+pub fn http_api_stage_event(
+    stage: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Value {
+    let mut event = http_api_event(method, path, query, headers, body);
+    let called = format!("/{stage}{path}");
+    event["rawPath"] = called.clone().into();
+    event["requestContext"]["http"]["path"] = called.into();
+    event["requestContext"]["stage"] = stage.into();
+    event
+}
+
 /// A REST API (payload 1.0) event on the execute-api host, called under `stage`: the event's
 /// path is the route's, `requestContext.path` the one called (`/<stage>…`).
 pub fn rest_api_event(
