@@ -123,6 +123,9 @@ export function lambdaMode(binary: string, root: string, port: number, dataDir: 
  * function, through the emulator on `lambdaPort`.
  */
 export function restApiMode(binary: string, root: string, port: number, lambdaPort: number, dataDir: string) {
-  const stage = `REST_PORT=${port} REST_LAMBDA_URL=http://127.0.0.1:${lambdaPort} REST_STAGE=prod node "${path.join(root, "end2end", "rest-api-stage.mjs")}"`;
+  // Binary media types `*/*`, as docs/aws.md says to set them.
+  const stage =
+    `REST_PORT=${port} REST_LAMBDA_URL=http://127.0.0.1:${lambdaPort} REST_STAGE=prod REST_BINARY_MEDIA_TYPES='*/*' ` +
+    `node "${path.join(root, "end2end", "rest-api-stage.mjs")}"`;
   return instance("REST", binary, root, dataDir, port, lambdaCommand(binary, root, lambdaPort, stage), lambdaEnv(lambdaPort), "/prod");
 }

@@ -4,6 +4,12 @@
 // `requestContext.path` with it), invoked through the Lambda emulator at $REST_LAMBDA_URL
 // (cargo-lambda's `/2015-03-31/functions/_/invocations`); the function's answer goes back to the
 // browser. Paths outside the stage get API Gateway's 403.
+//
+// Binary bodies pass as API Gateway passes them: only for the API's binary media types
+// ($REST_BINARY_MEDIA_TYPES, comma-separated, none by default as in API Gateway) is a request
+// body base64-encoded into the event, and an answer's base64 body decoded; otherwise the text
+// goes through as it is (and a compressed page would reach the browser as base64 text).
+// docs/aws.md says to set `*/*`.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 
@@ -11,8 +17,20 @@ const port = Number(process.env.REST_PORT);
 const lambda = process.env.REST_LAMBDA_URL;
 const stage = process.env.REST_STAGE ?? "prod";
 if (!port || !lambda) throw new Error("set REST_PORT and REST_LAMBDA_URL");
+const binaryMediaTypes = (process.env.REST_BINARY_MEDIA_TYPES ?? "")
+  .split(",")
+  .map((type) => type.trim().toLowerCase())
+  .filter(Boolean);
 
-function eventOf(request, url, body) {
+/** Whether a media type (a Content-Type or one of an Accept header's) is a binary one. */
+function isBinary(mediaType) {
+  const type = (mediaType ?? "").split(";")[0].trim().toLowerCase();
+  return binaryMediaTypes.some((binary) =>
+    binary === "*/*" || binary === type || (binary.endsWith("/*") && type.startsWith(binary.slice(0, -1))),
+  );
+}
+
+function eventOf(request, url, body, binaryBody) {
   const called = url.pathname;
   const routed = called.slice(stage.length + 1) || "/";
   const headers = {};
@@ -55,8 +73,8 @@ function eventOf(request, url, body) {
       protocol: `HTTP/${request.httpVersion}`,
       requestTimeEpoch: Date.now(),
     },
-    body: body.length > 0 ? body.toString("base64") : null,
-    isBase64Encoded: body.length > 0,
+    body: body.length > 0 ? body.toString(binaryBody ? "base64" : "utf8") : null,
+    isBase64Encoded: body.length > 0 && binaryBody,
   };
 }
 
@@ -78,7 +96,9 @@ http
       const invoked = await fetch(`${lambda}/2015-03-31/functions/_/invocations`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify(eventOf(request, url, Buffer.concat(chunks))),
+        body: JSON.stringify(
+          eventOf(request, url, Buffer.concat(chunks), isBinary(request.headers["content-type"])),
+        ),
       });
       if (!invoked.ok) throw new Error(`the invocation failed: ${invoked.status}`);
       const result = await invoked.json();
@@ -86,7 +106,11 @@ http
       for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) {
         headers[name] = values;
       }
-      const body = Buffer.from(result.body ?? "", result.isBase64Encoded ? "base64" : "utf8");
+      // Decoded when the client accepts, or the answer is, a binary media type.
+      const accepted = (request.headers.accept ?? "").split(",")[0];
+      const contentType = Object.entries(headers).find(([name]) => name.toLowerCase() === "content-type")?.[1];
+      const decode = result.isBase64Encoded && (isBinary(accepted) || isBinary(String(contentType ?? "")));
+      const body = Buffer.from(result.body ?? "", decode ? "base64" : "utf8");
       answer(response, result.statusCode, headers, body);
     } catch (error) {
       console.error(error);

@@ -160,31 +160,21 @@ async fn client_from_request_context(mut request: Request, next: Next) -> Respon
     next.run(request).await
 }
 
-/// The stage in front of the site's paths, kept apart ([`PathPrefix`]): pages are rendered under
-/// it, the signature check puts it back, and so do redirects to our own paths. REST API events
-/// carry the path as called (`requestContext.path`, stage included) next to the path to route;
-/// an HTTP API's named stage (not `$default`) is in its one path, and taken off it here.
+/// The stage (or a custom domain's base path) in front of the site's paths, kept apart
+/// ([`PathPrefix`]): pages are rendered under it, the signature check puts it back, and so do
+/// redirects to our own paths.
 async fn path_as_called(mut request: Request, next: Next) -> Response {
-    let prefix = match request.extensions().get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV1(context)) => context
-            .path
-            .as_deref()
-            .and_then(|called| prefix_of(called, request.uri().path())),
-        Some(RequestContext::ApiGatewayV2(context)) => match context.stage.as_deref() {
-            Some(stage) if stage != "$default" => {
-                let stage = format!("/{stage}");
-                let routed = strip_stage(&stage, request.uri().path())
-                    .and_then(|routed| with_path(request.uri(), routed));
-                match routed {
-                    Some(uri) => {
-                        *request.uri_mut() = uri;
-                        PathPrefix::new(&stage)
-                    }
-                    None => None,
-                }
-            }
-            _ => None,
-        },
+    let prefix = match request.extensions().get::<RequestContext>().cloned() {
+        Some(RequestContext::ApiGatewayV1(context)) => rest_api_prefix(
+            &mut request,
+            context.path.as_deref(),
+            context.resource_path.as_deref(),
+        ),
+        Some(RequestContext::ApiGatewayV2(context)) => http_api_prefix(
+            &mut request,
+            context.stage.as_deref(),
+            context.domain_prefix.as_deref() == context.apiid.as_deref(),
+        ),
         _ => None,
     };
     let Some(prefix) = prefix else {
@@ -206,6 +196,58 @@ async fn path_as_called(mut request: Request, next: Next) -> Response {
             .insert(http::header::LOCATION, location);
     }
     response
+}
+
+/// A REST API event carries the path as called (`requestContext.path`: the stage on the
+/// execute-api host, the base path on a custom domain) and the path of the proxy resource
+/// (`/{proxy+}`'s parameter, or `/`); the difference is the prefix. On the execute-api host the
+/// event's own path is already without the stage; on a custom domain it still has the base path,
+/// which comes off here before routing.
+fn rest_api_prefix(
+    request: &mut Request,
+    called: Option<&str>,
+    resource: Option<&str>,
+) -> Option<PathPrefix> {
+    let called = called?;
+    let proxied = match resource {
+        Some("/") => Some("/".to_owned()),
+        Some("/{proxy+}") => request
+            .path_parameters_ref()
+            .and_then(|parameters| parameters.first("proxy"))
+            .map(|proxy| format!("/{proxy}")),
+        _ => None,
+    };
+    // Otherwise the event's own path, as API Gateway sent it (as `called` is).
+    let routed = proxied.unwrap_or_else(|| request.raw_http_path().to_owned());
+    let prefix = prefix_of(called, &routed)?;
+    let to_route = match request.uri().path().strip_prefix(prefix.as_str()) {
+        Some(rest) if rest == routed || (rest.is_empty() && routed == "/") => {
+            with_path(request.uri(), &routed)
+        }
+        _ => None,
+    };
+    if let Some(uri) = to_route {
+        *request.uri_mut() = uri;
+    }
+    Some(prefix)
+}
+
+/// An HTTP API's named stage (not `$default`) is in its one path on the execute-api host, and
+/// comes off it here. (On a custom domain the path has no stage.)
+fn http_api_prefix(
+    request: &mut Request,
+    stage: Option<&str>,
+    on_execute_api_host: bool,
+) -> Option<PathPrefix> {
+    let stage = format!("/{}", stage.filter(|stage| *stage != "$default")?);
+    if !on_execute_api_host {
+        return None;
+    }
+    let uri = strip_stage(&stage, request.uri().path())
+        .and_then(|routed| with_path(request.uri(), routed))?;
+    let prefix = PathPrefix::new(&stage)?;
+    *request.uri_mut() = uri;
+    Some(prefix)
 }
 
 /// `/api/x` of `/prod/api/x` under the stage `/prod` (`/` of `/prod`); nothing if not under it.

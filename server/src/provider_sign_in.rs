@@ -61,14 +61,24 @@ impl ProviderSignIn {
     }
 
     /// The `Set-Cookie` of the attempt whose state is `state` (`None` if the state can't name
-    /// a cookie: not ours).
-    fn attempt_cookie(&self, state: &str, value: &str, max_age: i64) -> Option<String> {
+    /// a cookie: not ours), for the site under `prefix` (a REST API's stage, or nothing).
+    fn attempt_cookie(
+        &self,
+        state: &str,
+        value: &str,
+        max_age: i64,
+        prefix: Option<&PathPrefix>,
+    ) -> Option<String> {
         let name = self.attempt_cookie_name(state)?;
         // `__Host-` cookies must be Secure, with Path=/ and no Domain.
         let path = if self.secure {
-            "/"
+            "/".to_owned()
         } else {
-            provider_paths::CALLBACK
+            format!(
+                "{}{}",
+                prefix.map(PathPrefix::as_str).unwrap_or_default(),
+                provider_paths::CALLBACK
+            )
         };
         Some(format!(
             "{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Lax; HttpOnly{}",
@@ -141,15 +151,24 @@ fn back_to_login(failure: ProviderSignInFailure, cookies: &[String]) -> Response
     see_other(&format!("/login?failed={}", failure.code()), cookies)
 }
 
-async fn start(State(flow): State<Arc<ProviderSignIn>>) -> Response {
+async fn start(
+    State(flow): State<Arc<ProviderSignIn>>,
+    prefix: Option<axum::Extension<PathPrefix>>,
+) -> Response {
+    let prefix = prefix.map(|prefix| prefix.0);
     let begun = flow.provider.begin().await.and_then(|(url, attempt)| {
         let sealed = flow.seal(&SealedAttempt {
             expires: now() + ATTEMPT_LIFETIME_SECS,
             attempt: attempt.clone(),
         });
-        flow.attempt_cookie(&attempt.state, &sealed, ATTEMPT_LIFETIME_SECS)
-            .map(|cookie| (url, cookie))
-            .ok_or_else(|| "the state can't name a cookie".to_owned())
+        flow.attempt_cookie(
+            &attempt.state,
+            &sealed,
+            ATTEMPT_LIFETIME_SECS,
+            prefix.as_ref(),
+        )
+        .map(|cookie| (url, cookie))
+        .ok_or_else(|| "the state can't name a cookie".to_owned())
     });
     match begun {
         Ok((url, cookie)) => see_other(&url, &[cookie]),
@@ -185,7 +204,10 @@ async fn callback(
         return back_to_login(ProviderSignInFailure::UnknownAttempt, &[]);
     };
     // Consumed whatever happens next: a second callback with the same cookie finds nothing.
-    let consumed = flow.attempt_cookie(state, "", 0).unwrap_or_default();
+    let prefix = prefix.map(|prefix| prefix.0);
+    let consumed = flow
+        .attempt_cookie(state, "", 0, prefix.as_ref())
+        .unwrap_or_default();
     let refuse = |failure| back_to_login(failure, std::slice::from_ref(&consumed));
     let attempt = cookie_value(&headers, &name).and_then(|sealed| flow.open(sealed, now()));
     let Some(attempt) = attempt else {
@@ -220,8 +242,8 @@ async fn callback(
                 return refuse(ProviderSignInFailure::TokenRefused);
             }
             app::audit::signed_in(&signed_in.username, client);
-            let landing = match prefix {
-                Some(prefix) => format!("{}{}", prefix.0.as_str(), provider_paths::LANDING),
+            let landing = match &prefix {
+                Some(prefix) => format!("{}{}", prefix.as_str(), provider_paths::LANDING),
                 None => provider_paths::LANDING.to_owned(),
             };
             let page = landing_page(token, &landing);
@@ -356,7 +378,7 @@ mod tests {
     fn attempt_cookies_are_host_only_over_https_and_named_after_their_state() {
         let flow = flow();
         assert_eq!(
-            flow.attempt_cookie("AbCd-_12rest", "v", 600).unwrap(),
+            flow.attempt_cookie("AbCd-_12rest", "v", 600, None).unwrap(),
             "__Host-stories_oidc_AbCd-_12=v; Path=/; Max-Age=600; SameSite=Lax; HttpOnly; Secure"
         );
         let plain = ProviderSignIn {
@@ -364,12 +386,26 @@ mod tests {
             ..flow
         };
         assert_eq!(
-            plain.attempt_cookie("AbCd-_12rest", "", 0).unwrap(),
+            plain.attempt_cookie("AbCd-_12rest", "", 0, None).unwrap(),
             "stories_oidc_AbCd-_12=; Path=/login/callback; Max-Age=0; SameSite=Lax; HttpOnly"
         );
-        assert_eq!(plain.attempt_cookie("short", "v", 1), None);
-        assert_eq!(plain.attempt_cookie("a;b=c d=ef", "v", 1), None);
-        assert_eq!(plain.attempt_cookie("ééééé", "v", 1), None);
+        // Under a stage, where the callback is.
+        let stage = PathPrefix::new("/prod");
+        assert_eq!(
+            plain
+                .attempt_cookie("AbCd-_12rest", "v", 1, stage.as_ref())
+                .unwrap(),
+            "stories_oidc_AbCd-_12=v; Path=/prod/login/callback; Max-Age=1; SameSite=Lax; HttpOnly"
+        );
+        assert_eq!(
+            self::flow()
+                .attempt_cookie("AbCd-_12rest", "v", 1, stage.as_ref())
+                .unwrap(),
+            "__Host-stories_oidc_AbCd-_12=v; Path=/; Max-Age=1; SameSite=Lax; HttpOnly; Secure"
+        );
+        assert_eq!(plain.attempt_cookie("short", "v", 1, None), None);
+        assert_eq!(plain.attempt_cookie("a;b=c d=ef", "v", 1, None), None);
+        assert_eq!(plain.attempt_cookie("ééééé", "v", 1, None), None);
     }
 
     #[tokio::test]

@@ -394,18 +394,22 @@ fn own_paths(html: &str) -> Vec<String> {
 /// Every path `answer`'s page names (links, forms, files, the hydration script) is under
 /// `/prod`, which the page names for its islands; its policy allows its own scripts.
 fn assert_page_under_prod(answer: &Value, path: &str) {
+    assert_page_under("/prod", answer, path);
+}
+
+fn assert_page_under(prefix: &str, answer: &Value, path: &str) {
     let page = String::from_utf8(body_of(answer)).unwrap();
     let paths = own_paths(&page);
     assert!(paths.len() >= 4, "{path}: {paths:?}");
     for own in &paths {
-        assert!(own.starts_with("/prod/"), "{path} names {own}");
+        assert!(own.starts_with(&format!("{prefix}/")), "{path} names {own}");
     }
     assert!(
-        page.contains(r#"<meta name="path-prefix" content="/prod">"#),
+        page.contains(&format!(r#"<meta name="path-prefix" content="{prefix}">"#)),
         "{path}"
     );
     assert!(
-        page.contains(r#"("/prod", "pkg", "#),
+        page.contains(&format!(r#"("{prefix}", "pkg", "#)),
         "{path}: the hydration script"
     );
     let policy = header(answer, "content-security-policy");
@@ -521,6 +525,87 @@ async fn an_http_api_under_a_named_stage_serves_pages_redirects_and_the_signed_l
         json_body(&list)["subscribers"][0]["email"],
         "stage@example.com"
     );
+}
+
+/// `event` as it comes from a custom domain (`www.example.com`) whose base path `base` maps to
+/// the API (`None`: the API at the domain's root). A REST API's event path then has the base
+/// path too; an HTTP API's has no stage.
+fn on_custom_domain(mut event: Value, base: Option<&str>) -> Value {
+    event["requestContext"]["domainName"] = "www.example.com".into();
+    if event.get("version").is_some() {
+        event["requestContext"]["domainPrefix"] = "www".into();
+        return event;
+    }
+    let routed = event["path"].as_str().unwrap().to_owned();
+    let called = format!("{}{routed}", base.unwrap_or(""));
+    event["path"] = called.clone().into();
+    event["requestContext"]["path"] = called.into();
+    event
+}
+
+/// A REST API on a custom domain with a base path (`/stories`): taken off the path to route and
+/// put back wherever the browser needs it, as a stage is. An HTTP API on a custom domain has no
+/// stage in its paths, even when its stage's name is one of the site's path segments.
+#[tokio::test]
+async fn custom_domains_base_paths_are_taken_off_and_put_back() {
+    let deployment = Deployment::new().await;
+    deployment.add_user("ada", PASSWORD, &["admin"]).await;
+    let function = LambdaFunction::start(&function_env(&deployment).await).await;
+    let html = ("accept", "text/html");
+    let rest = |method: &str,
+                path: &str,
+                query: &[(&str, &str)],
+                headers: &[(&str, &str)],
+                body: Option<&str>| {
+        on_custom_domain(
+            rest_api_event("prod", method, path, query, headers, body),
+            Some("/stories"),
+        )
+    };
+    for path in ["/", "/post/function-as-a-service/", "/login"] {
+        let answer = function
+            .invoke(&rest("GET", path, &[], &[html], None))
+            .await;
+        assert_eq!(answer["statusCode"], 200, "{path}");
+        assert_page_under("/stories", &answer, path);
+    }
+    let no_js = function
+        .invoke(&rest(
+            "POST",
+            "/api/subscribe",
+            &[],
+            &[FORM, html],
+            Some("email=domain%40example.com"),
+        ))
+        .await;
+    assert_eq!(
+        header(&no_js, "location"),
+        "/stories/?subscribe=subscribed#newsletter"
+    );
+    let list = signed_list(&function, &rest, "/stories").await;
+    assert_eq!(
+        json_body(&list)["subscribers"][0]["email"],
+        "domain@example.com"
+    );
+
+    // The REST API at the domain's root: nothing to take off.
+    let at_root = on_custom_domain(
+        rest_api_event("prod", "GET", "/login", &[], &[html], None),
+        None,
+    );
+    let page = String::from_utf8(body_of(&function.invoke(&at_root).await)).unwrap();
+    assert!(!page.contains("path-prefix"), "{page}");
+    // An HTTP API's stage called `api` on a custom domain: `/api/…` is the site's.
+    let mut subscribe = http_api_event(
+        "POST",
+        "/api/subscribe",
+        "",
+        &[FORM, JSON],
+        Some("email=http-domain%40example.com"),
+    );
+    subscribe["requestContext"]["stage"] = "api".into();
+    let subscribed = function.invoke(&on_custom_domain(subscribe, None)).await;
+    assert_eq!(json_body(&subscribed), "subscribed");
 }
 
 /// The template's schedule: an event that is not an HTTP request sends what is due of the
