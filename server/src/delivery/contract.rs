@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 const LEASE: Duration = Duration::minutes(5);
 
-fn issue(slug: &str, by: &str) -> IssueRecord {
+pub(crate) fn issue(slug: &str, by: &str) -> IssueRecord {
     IssueRecord {
         slug: slug.into(),
         subject: "Cold starts".into(),
@@ -39,12 +39,12 @@ pub async fn subscribe(store: &SharedStore, addresses: impl IntoIterator<Item = 
     }
 }
 
-fn addresses(n: usize) -> impl Iterator<Item = String> {
+pub(crate) fn addresses(n: usize) -> impl Iterator<Item = String> {
     (0..n).map(|i| format!("reader{i:03}@x.org"))
 }
 
-/// Claims until nothing is due, recording nothing.
-async fn claim_everything(ledger: &SharedLedger, at: OffsetDateTime) -> Vec<Claimed> {
+/// Claims the deliveries of issue `cold` until nothing is due, recording nothing.
+pub(crate) async fn claim_everything(ledger: &SharedLedger, at: OffsetDateTime) -> Vec<Claimed> {
     let mut all = Vec::new();
     loop {
         let batch = ledger.claim("cold", 50, at, at + LEASE).await.unwrap();

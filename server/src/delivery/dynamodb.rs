@@ -1,15 +1,19 @@
 //! DynamoDB's delivery ledger, in the subscribers' table (every key starts with `#` and has no
 //! `@`, so none is taken for a subscriber):
 //! - `#issue:<slug>`: `subject`, `started_at`, `started_by`, `total` (deliveries queued),
-//!   `buckets` (how many), `next_bucket` (the first never claimed), and while the deliveries
-//!   are being queued `queuing` and `cursor` (where the list's reading stopped).
+//!   `buckets` (how many), `next_bucket` (the first never claimed), `marks_failures` (its
+//!   buckets are marked when a delivery in them fails; issues started before the marks existed
+//!   lack it), and while the deliveries are being queued `queuing` and `cursor` (where the
+//!   list's reading stopped).
 //! - `#issues`: `slugs`, the set of every issue started (listed without a scan).
 //! - `#issue-count:<slug>:<0..8>`: `sent`, `failed`, `skipped`, spread over shards. Each is
 //!   written in one transaction with the delivery it counts, so the counts are exact and an
 //!   issue is done exactly when they add up to its total.
 //! - `#deliveries:<slug>:<n>`: a bucket of up to 50 subscribers (`keys`, their normalized
-//!   addresses), the unit workers lease: `lease_until` (Unix seconds), `owner`, and `open` (1
-//!   while something in it is left to send).
+//!   addresses), the unit workers lease: `lease_until` (Unix seconds), `owner`, `open` (1
+//!   while something in it is left to send), and `failed` (1 once a delivery in it failed, set
+//!   with the failure: a requeue or the list of failures reads only those buckets' deliveries,
+//!   not every delivery of the issue).
 //! - `#delivery:<slug>:<n>:<i>`: the state of the bucket's i-th delivery once it has one:
 //!   `state` (`queued` for a retry, `sent`, `failed`, `skipped`), `attempts`, `not_before`,
 //!   `error`. No item: queued, never tried.
@@ -61,6 +65,12 @@ fn bucket_key(slug: &str, bucket: i64) -> String {
 
 fn delivery_key(slug: &str, bucket: i64, index: usize) -> String {
     format!("#delivery:{slug}:{bucket}:{index}")
+}
+
+/// The `n` of a bucket item's key (`#deliveries:<slug>:<n>`).
+fn bucket_number(item: &Item) -> Result<Option<i64>, StoreError> {
+    let key = string_attribute(item, KEY_ATTRIBUTE)?;
+    Ok(key.rsplit(':').next().and_then(|n| n.parse().ok()))
 }
 
 fn count_key(slug: &str, shard: u8) -> String {
@@ -393,10 +403,7 @@ impl DynamoDbLedger {
         for item in items {
             let open = optional_number(&item, "open")? == Some(1);
             if open && optional_number(&item, "lease_until")?.unwrap_or(0) <= now {
-                let key = string_attribute(&item, KEY_ATTRIBUTE)?;
-                if let Some(bucket) = key.rsplit(':').next().and_then(|b| b.parse().ok()) {
-                    lapsed.push(bucket);
-                }
+                lapsed.extend(bucket_number(&item)?);
             }
         }
         lapsed.sort_unstable();
@@ -550,14 +557,60 @@ impl DynamoDbLedger {
             .expression_attribute_values(":one", n(1))
             .build()
             .map_err(unavailable)?;
-        self.client()
+        let mut transaction = self
+            .client()
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .transact_items(TransactWriteItem::builder().update(count).build());
+        if state == "failed" {
+            // The bucket is this worker's (leased): nothing else writes it meanwhile.
+            let mark = Update::builder()
+                .table_name(self.name())
+                .key(KEY_ATTRIBUTE, s(&bucket_key(slug, bucket)))
+                .update_expression("SET #failed = :one")
+                .expression_attribute_names("#failed", "failed")
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .map_err(unavailable)?;
+            transaction =
+                transaction.transact_items(TransactWriteItem::builder().update(mark).build());
+        }
+        transaction.send().await.map_err(unavailable)?;
         Ok(())
+    }
+
+    /// The buckets that may hold a failed delivery: those marked when one failed (one read of
+    /// the bucket items, a fiftieth of the deliveries), or for an issue started before the marks
+    /// existed, all of them. A mark stays after a requeue: a later requeue reads that bucket's
+    /// deliveries again and finds what is failed in it then.
+    async fn buckets_with_failures(
+        &self,
+        slug: &str,
+        issue: &Item,
+    ) -> Result<Vec<i64>, StoreError> {
+        let buckets = optional_number(issue, "buckets")?.unwrap_or(0);
+        if optional_number(issue, "marks_failures")? != Some(1) {
+            return Ok((0..buckets).collect());
+        }
+        let keys: Vec<String> = (0..buckets).map(|b| bucket_key(slug, b)).collect();
+        let items = self
+            .table
+            .batch_get(
+                &keys,
+                Some((
+                    "#k, #failed",
+                    &[("#k", KEY_ATTRIBUTE), ("#failed", "failed")],
+                )),
+            )
+            .await?;
+        let mut marked = Vec::new();
+        for item in items {
+            if optional_number(&item, "failed")? == Some(1) {
+                marked.extend(bucket_number(&item)?);
+            }
+        }
+        marked.sort_unstable();
+        Ok(marked)
     }
 
     /// Hands a leased bucket back: leased to the earliest retry if one is waiting, else closed.
@@ -662,6 +715,7 @@ impl DeliveryLedger for DynamoDbLedger {
             .item("total", n(0))
             .item("buckets", n(0))
             .item("next_bucket", n(0))
+            .item("marks_failures", n(1))
             .item("queuing", n(1))
             .condition_expression("attribute_not_exists(#k)")
             .expression_attribute_names("#k", KEY_ATTRIBUTE)
@@ -796,9 +850,8 @@ impl DeliveryLedger for DynamoDbLedger {
         let Some(issue) = self.table.get(&issue_key(slug)).await? else {
             return Ok(0);
         };
-        let buckets = optional_number(&issue, "buckets")?.unwrap_or(0);
         let mut again = 0;
-        for bucket in 0..buckets {
+        for bucket in self.buckets_with_failures(slug, &issue).await? {
             let keys: Vec<String> = (0..BUCKET_SIZE)
                 .map(|i| delivery_key(slug, bucket, i))
                 .collect();
@@ -881,7 +934,7 @@ impl DeliveryLedger for DynamoDbLedger {
             .map(|(_, progress)| progress))
     }
 
-    /// Reads the issue's buckets and delivery items until it has found `limit` (a rare,
+    /// Reads the deliveries of the buckets with failures until it has found `limit` (a rare,
     /// deliberate act, like the requeue).
     async fn failures(
         &self,
@@ -892,7 +945,7 @@ impl DeliveryLedger for DynamoDbLedger {
             return Ok(Vec::new());
         };
         let mut failed = Vec::new();
-        for bucket in 0..optional_number(&issue, "buckets")?.unwrap_or(0) {
+        for bucket in self.buckets_with_failures(slug, &issue).await? {
             if failed.len() >= limit {
                 break;
             }
@@ -965,5 +1018,68 @@ mod tests {
             let other: SharedLedger = Arc::new(DynamoDbLedger::new(table).unwrap());
             ((), store, ledger, other)
         },
+    }
+
+    /// A failure marks its bucket; the requeue and the list of failures read only marked
+    /// buckets' deliveries. An issue started before the marks (no `marks_failures`) has all
+    /// its buckets read.
+    #[tokio::test]
+    async fn only_buckets_with_a_failure_are_read_back_but_every_one_of_an_older_issue() {
+        use crate::delivery::contract::{addresses, claim_everything, issue, subscribe};
+        let table = crate::store::dynamodb::contract_tests::fresh_store().await;
+        let store: SharedStore = Arc::new(table.clone());
+        let ledger = Arc::new(DynamoDbLedger::new(table.clone()).unwrap());
+        let shared: SharedLedger = ledger.clone();
+        subscribe(&store, addresses(2 * BUCKET_SIZE + 3)).await;
+        shared.start(&issue("cold", "ada")).await.unwrap();
+        let claimed = claim_everything(&shared, OffsetDateTime::now_utc()).await;
+        assert_eq!(claimed.len(), 2 * BUCKET_SIZE + 3);
+        let bucket_of =
+            |key: &str| ledger.leases().held[&("cold".to_owned(), key.to_owned())].bucket;
+        let failing = claimed
+            .iter()
+            .find(|delivery| bucket_of(&delivery.email_key) == 1)
+            .unwrap()
+            .email_key
+            .clone();
+        for delivery in &claimed {
+            let outcome = if delivery.email_key == failing {
+                Outcome::Failed("550".into())
+            } else {
+                Outcome::Sent
+            };
+            shared
+                .record("cold", &delivery.email_key, &outcome)
+                .await
+                .unwrap();
+        }
+        let item = table.get(&issue_key("cold")).await.unwrap().unwrap();
+        assert_eq!(
+            ledger.buckets_with_failures("cold", &item).await.unwrap(),
+            vec![1]
+        );
+        let failures = shared.failures("cold", 10).await.unwrap();
+        assert_eq!(failures, vec![(failing.clone(), "550".to_owned())]);
+
+        let mut older = item.clone();
+        older.remove("marks_failures");
+        assert_eq!(
+            ledger.buckets_with_failures("cold", &older).await.unwrap(),
+            vec![0, 1, 2]
+        );
+
+        assert_eq!(shared.requeue_failed("cold").await.unwrap(), 1);
+        let again = claim_everything(&shared, OffsetDateTime::now_utc()).await;
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].email_key, failing);
+        // Failing again after the requeue: found again through the mark that stayed.
+        shared
+            .record("cold", &failing, &Outcome::Failed("451".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            shared.failures("cold", 10).await.unwrap(),
+            vec![(failing, "451".to_owned())]
+        );
     }
 }
