@@ -384,30 +384,39 @@ impl DynamoDbLedger {
             return Ok(Vec::new());
         };
         let buckets = optional_number(&issue, "buckets")?.unwrap_or(0);
+        let projection = (
+            "#k, #l, #open",
+            &[
+                ("#k", KEY_ATTRIBUTE),
+                ("#l", "lease_until"),
+                ("#open", "open"),
+            ][..],
+        );
+        self.buckets_where(slug, buckets, projection, |item| {
+            let open = optional_number(item, "open")? == Some(1);
+            Ok(open && optional_number(item, "lease_until")?.unwrap_or(0) <= now)
+        })
+        .await
+    }
+
+    /// The numbers of the issue's `buckets` whose items (read with `projection`) pass `keep`,
+    /// in order.
+    async fn buckets_where(
+        &self,
+        slug: &str,
+        buckets: i64,
+        projection: (&str, &[(&str, &str)]),
+        keep: impl Fn(&Item) -> Result<bool, StoreError>,
+    ) -> Result<Vec<i64>, StoreError> {
         let keys: Vec<String> = (0..buckets).map(|b| bucket_key(slug, b)).collect();
-        let items = self
-            .table
-            .batch_get(
-                &keys,
-                Some((
-                    "#k, #l, #open",
-                    &[
-                        ("#k", KEY_ATTRIBUTE),
-                        ("#l", "lease_until"),
-                        ("#open", "open"),
-                    ],
-                )),
-            )
-            .await?;
-        let mut lapsed = Vec::new();
-        for item in items {
-            let open = optional_number(&item, "open")? == Some(1);
-            if open && optional_number(&item, "lease_until")?.unwrap_or(0) <= now {
-                lapsed.extend(bucket_number(&item)?);
+        let mut kept = Vec::new();
+        for item in self.table.batch_get(&keys, Some(projection)).await? {
+            if keep(&item)? {
+                kept.extend(bucket_number(&item)?);
             }
         }
-        lapsed.sort_unstable();
-        Ok(lapsed)
+        kept.sort_unstable();
+        Ok(kept)
     }
 
     /// The due deliveries of a bucket just leased. Those to subscribers no longer confirmed
@@ -592,25 +601,14 @@ impl DynamoDbLedger {
         if optional_number(issue, "marks_failures")? != Some(1) {
             return Ok((0..buckets).collect());
         }
-        let keys: Vec<String> = (0..buckets).map(|b| bucket_key(slug, b)).collect();
-        let items = self
-            .table
-            .batch_get(
-                &keys,
-                Some((
-                    "#k, #failed",
-                    &[("#k", KEY_ATTRIBUTE), ("#failed", "failed")],
-                )),
-            )
-            .await?;
-        let mut marked = Vec::new();
-        for item in items {
-            if optional_number(&item, "failed")? == Some(1) {
-                marked.extend(bucket_number(&item)?);
-            }
-        }
-        marked.sort_unstable();
-        Ok(marked)
+        let projection = (
+            "#k, #failed",
+            &[("#k", KEY_ATTRIBUTE), ("#failed", "failed")][..],
+        );
+        self.buckets_where(slug, buckets, projection, |item| {
+            Ok(optional_number(item, "failed")? == Some(1))
+        })
+        .await
     }
 
     /// Hands a leased bucket back: leased to the earliest retry if one is waiting, else closed.
