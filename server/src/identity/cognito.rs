@@ -151,7 +151,7 @@ impl CognitoIdentity {
 
     /// Fetches the pool's keys now, so a wrong pool or endpoint shows at start.
     pub async fn load_keys(&self) -> Result<(), TokenError> {
-        self.keys.refresh().await.map(|_| ())
+        self.keys.refresh(None).await.map(|_| ())
     }
 }
 
@@ -293,15 +293,24 @@ impl IdentityProvider for CognitoIdentity {
 }
 
 /// The pool's public keys, fetched on first use and again (at most once per interval) when a
-/// token names a key we do not have: that is how a key rotation arrives.
+/// token names a key we do not have: that is how a key rotation arrives. Within the interval, a
+/// token naming the very key that was missing at the last fetch is refused; any other unknown
+/// key is "try again" (unavailable), so a rotation that lands just after a fetch signs nobody
+/// out (as with an OpenID Connect provider, `oidc.rs`).
 pub struct JwksCache {
     url: String,
     http: super::https::Client,
     rules: TokenRules,
     refetch_interval: Duration,
     current: RwLock<Option<Arc<IdTokenVerifier>>>,
-    /// When we last asked the pool; held while fetching, so concurrent misses fetch once.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// When we last asked the pool, and the key a token named then that the answer lacked;
+    /// held while fetching, so concurrent misses fetch once.
+    last_fetch: tokio::sync::Mutex<Option<LastFetch>>,
+}
+
+struct LastFetch {
+    at: Instant,
+    missing: Option<String>,
 }
 
 impl JwksCache {
@@ -336,25 +345,35 @@ impl JwksCache {
             .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
         let verifier = match self.current() {
             Some(verifier) if verifier.knows(kid) => verifier,
-            _ => self.refresh().await?,
+            _ => self.refresh(Some(kid)).await?,
         };
         verifier.verify_with_header(token, header)
     }
 
-    /// Fetches the keys unless that happened within the interval (then the keys we have are
-    /// the answer). Without any keys, a failed fetch is `Unavailable`, not a refusal.
-    pub async fn refresh(&self) -> Result<Arc<IdTokenVerifier>, TokenError> {
+    /// Fetches the keys (for a token naming `kid`, if any) unless that happened within the
+    /// interval: then the keys we have are the answer if they know `kid` (someone else fetched)
+    /// or `kid` was the key missing at that fetch, and otherwise it is "try again". Without any
+    /// keys, a failed fetch is `Unavailable`, not a refusal.
+    pub async fn refresh(&self, kid: Option<&str>) -> Result<Arc<IdTokenVerifier>, TokenError> {
         let mut last_fetch = self.last_fetch.lock().await;
-        if let (Some(at), Some(verifier)) = (*last_fetch, self.current()) {
-            if at.elapsed() < self.refetch_interval {
-                return Ok(verifier);
+        if let (Some(last), Some(verifier)) = (&*last_fetch, self.current()) {
+            if last.at.elapsed() < self.refetch_interval {
+                let known = kid.is_none_or(|kid| verifier.knows(kid));
+                if known || kid == last.missing.as_deref() {
+                    return Ok(verifier);
+                }
+                return Err(TokenError::Unavailable(
+                    "the user pool's keys were fetched a moment ago: try again shortly".into(),
+                ));
             }
         }
         let fetched = self.fetch().await;
-        *last_fetch = Some(Instant::now());
+        let at = Instant::now();
         match fetched {
             Ok(jwks) => {
                 let verifier = Arc::new(IdTokenVerifier::new(&jwks, self.rules.clone()));
+                let missing = kid.filter(|kid| !verifier.knows(kid)).map(str::to_owned);
+                *last_fetch = Some(LastFetch { at, missing });
                 *self
                     .current
                     .write()
@@ -363,11 +382,15 @@ impl JwksCache {
             }
             Err(err) => {
                 tracing::error!(url = %self.url, error = %err, "cannot fetch the user pool's JWKS");
+                *last_fetch = Some(LastFetch { at, missing: None });
                 match self.current() {
-                    Some(verifier) => Ok(verifier),
-                    None => {
-                        // Nothing to verify with: let the next request try again.
-                        *last_fetch = None;
+                    // The keys we have still verify tokens that name one of them.
+                    Some(verifier) if kid.is_none_or(|kid| verifier.knows(kid)) => Ok(verifier),
+                    current => {
+                        if current.is_none() {
+                            // Nothing to verify with: let the next request try again.
+                            *last_fetch = None;
+                        }
                         Err(TokenError::Unavailable(err.into()))
                     }
                 }
@@ -530,21 +553,53 @@ mod tests {
             ));
         }
 
+        /// At most one fetch per interval. Within it, the key that was missing at the last
+        /// fetch is refused; another unknown one is "try again" (it may be a rotation that
+        /// landed just after the fetch), and is fetched for once the interval is over.
         #[tokio::test]
-        async fn unknown_kids_refetch_at_most_once_per_interval() {
+        async fn unknown_kids_refetch_at_most_once_per_interval_and_a_rotation_signs_nobody_out() {
+            const INTERVAL: Duration = Duration::from_secs(2);
             let (_a, pool_key) = signer();
             let (_b, forger) = signer();
+            let (_c, rotated) = signer();
             let server = key_server(pool_key.jwks()).await;
-            let cache =
-                JwksCache::new(server.url.clone(), rules(), Duration::from_secs(60)).unwrap();
+            let cache = JwksCache::new(server.url.clone(), rules(), INTERVAL).unwrap();
             cache.verify(&token(&pool_key)).await.unwrap();
+            let fetches = || server.fetches.load(Ordering::SeqCst);
+            assert!(matches!(
+                cache.verify(&token(&forger)).await,
+                Err(TokenError::Unavailable(_))
+            ));
+            assert_eq!(fetches(), 1);
+
+            tokio::time::sleep(INTERVAL + Duration::from_millis(100)).await;
+            // The forger's key is looked for once, then refused for the interval.
             for _ in 0..5 {
                 assert!(matches!(
                     cache.verify(&token(&forger)).await,
                     Err(TokenError::Invalid(_))
                 ));
             }
-            assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
+            assert_eq!(fetches(), 2);
+            // The pool rotates right after that fetch: its first tokens are "try again"…
+            *server.served.lock().unwrap() = rotated.jwks().clone();
+            assert!(matches!(
+                cache.verify(&token(&rotated)).await,
+                Err(TokenError::Unavailable(_))
+            ));
+            assert_eq!(fetches(), 2);
+            // …and verified once the interval is over.
+            tokio::time::sleep(INTERVAL + Duration::from_millis(100)).await;
+            assert_eq!(
+                cache
+                    .verify(&token(&rotated))
+                    .await
+                    .unwrap()
+                    .caller
+                    .username,
+                "ada"
+            );
+            assert_eq!(fetches(), 3);
         }
 
         #[tokio::test]
