@@ -572,7 +572,7 @@ impl DynamoDbLedger {
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().update(count).build());
         if state == "failed" {
-            // The bucket is this worker's (leased): nothing else writes it meanwhile.
+            // The bucket is leased by this worker: only a requeue writes it too, rarely.
             let mark = Update::builder()
                 .table_name(self.name())
                 .key(KEY_ATTRIBUTE, s(&bucket_key(slug, bucket)))
@@ -586,6 +586,23 @@ impl DynamoDbLedger {
         }
         transaction.send().await.map_err(unavailable)?;
         Ok(())
+    }
+
+    /// The failed deliveries of a bucket: their index in it, and their items.
+    async fn failed_in(&self, slug: &str, bucket: i64) -> Result<Vec<(usize, Item)>, StoreError> {
+        let keys: Vec<String> = (0..BUCKET_SIZE)
+            .map(|i| delivery_key(slug, bucket, i))
+            .collect();
+        let mut states = by_key(self.table.batch_get(&keys, None).await?);
+        Ok(keys
+            .iter()
+            .enumerate()
+            .filter_map(|(index, key)| {
+                let item = states.remove(key)?;
+                matches!(optional_string(&item, "state"), Ok(Some("failed")))
+                    .then_some((index, item))
+            })
+            .collect())
     }
 
     /// The buckets that may hold a failed delivery: those marked when one failed (one read of
@@ -850,20 +867,11 @@ impl DeliveryLedger for DynamoDbLedger {
         };
         let mut again = 0;
         for bucket in self.buckets_with_failures(slug, &issue).await? {
-            let keys: Vec<String> = (0..BUCKET_SIZE)
-                .map(|i| delivery_key(slug, bucket, i))
-                .collect();
-            let failed: Vec<Item> = self
-                .table
-                .batch_get(&keys, None)
-                .await?
-                .into_iter()
-                .filter(|item| matches!(optional_string(item, "state"), Ok(Some("failed"))))
-                .collect();
+            let failed = self.failed_in(slug, bucket).await?;
             if failed.is_empty() {
                 continue;
             }
-            for item in &failed {
+            for (_, item) in &failed {
                 let key = string_attribute(item, KEY_ATTRIBUTE)?;
                 let mut put = Put::builder().table_name(self.name());
                 for (name, value) in item {
@@ -947,19 +955,13 @@ impl DeliveryLedger for DynamoDbLedger {
             if failed.len() >= limit {
                 break;
             }
-            let keys: Vec<String> = (0..BUCKET_SIZE)
-                .map(|i| delivery_key(slug, bucket, i))
-                .collect();
-            let states = by_key(self.table.batch_get(&keys, None).await?);
-            let mut found: Vec<(usize, String)> = keys
-                .iter()
-                .enumerate()
-                .filter_map(|(index, key)| {
-                    let item = states.get(key)?;
-                    matches!(optional_string(item, "state"), Ok(Some("failed"))).then(|| {
-                        let why = optional_string(item, "error").ok().flatten().unwrap_or("");
-                        (index, why.to_owned())
-                    })
+            let mut found: Vec<(usize, String)> = self
+                .failed_in(slug, bucket)
+                .await?
+                .into_iter()
+                .map(|(index, item)| {
+                    let why = optional_string(&item, "error").ok().flatten().unwrap_or("");
+                    (index, why.to_owned())
                 })
                 .collect();
             if found.is_empty() {
