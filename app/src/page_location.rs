@@ -121,10 +121,16 @@ pub fn path() -> String {
 
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 fn unprefixed<'a>(prefix: &str, path: &'a str) -> &'a str {
-    match path.strip_prefix(prefix) {
-        Some("") => "/",
-        Some(rest) if rest.starts_with('/') => rest,
-        _ => path,
+    under(prefix, path).unwrap_or(path)
+}
+
+/// The path under `prefix` of `path` (`/admin` of `/prod/admin`, `/` of `/prod`); nothing if
+/// `path` is not under it (`/production/x` is not under `/prod`).
+pub fn under<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    match path.strip_prefix(prefix)? {
+        "" => Some("/"),
+        rest if rest.starts_with('/') => Some(rest),
+        _ => None,
     }
 }
 

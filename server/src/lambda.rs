@@ -7,7 +7,7 @@ use crate::{
     cli::{BackendArgs, IdentityKind, ListArgs, MailArgs, MailTransportKind, ServeArgs, StoreKind},
     newsletter::Newsletter,
 };
-use app::page_location::PathPrefix;
+use app::page_location::{self, PathPrefix};
 use axum::{
     extract::{ConnectInfo, Request, State},
     middleware::Next,
@@ -220,10 +220,8 @@ fn rest_api_prefix(
     // Otherwise the event's own path, as API Gateway sent it (as `called` is).
     let routed = proxied.unwrap_or_else(|| request.raw_http_path().to_owned());
     let prefix = prefix_of(called, &routed)?;
-    let to_route = match request.uri().path().strip_prefix(prefix.as_str()) {
-        Some(rest) if rest == routed || (rest.is_empty() && routed == "/") => {
-            with_path(request.uri(), &routed)
-        }
+    let to_route = match page_location::under(prefix.as_str(), request.uri().path()) {
+        Some(rest) if rest == routed => with_path(request.uri(), &routed),
         _ => None,
     };
     if let Some(uri) = to_route {
@@ -243,20 +241,11 @@ fn http_api_prefix(
     if !on_execute_api_host {
         return None;
     }
-    let uri = strip_stage(&stage, request.uri().path())
+    let uri = page_location::under(&stage, request.uri().path())
         .and_then(|routed| with_path(request.uri(), routed))?;
     let prefix = PathPrefix::new(&stage)?;
     *request.uri_mut() = uri;
     Some(prefix)
-}
-
-/// `/api/x` of `/prod/api/x` under the stage `/prod` (`/` of `/prod`); nothing if not under it.
-fn strip_stage<'a>(stage: &str, path: &'a str) -> Option<&'a str> {
-    match path.strip_prefix(stage)? {
-        "" => Some("/"),
-        rest if rest.starts_with('/') => Some(rest),
-        _ => None,
-    }
 }
 
 /// `uri` with `path` instead of its own, its query kept.
@@ -298,15 +287,16 @@ fn source_ip(extensions: &http::Extensions) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefix_of, strip_stage, with_path};
+    use super::{prefix_of, with_path};
+    use app::page_location::under;
 
     #[test]
     fn an_http_apis_stage_is_taken_off_the_path_to_route() {
-        assert_eq!(strip_stage("/prod", "/prod/api/x"), Some("/api/x"));
-        assert_eq!(strip_stage("/prod", "/prod/"), Some("/"));
-        assert_eq!(strip_stage("/prod", "/prod"), Some("/"));
-        assert_eq!(strip_stage("/prod", "/production/x"), None);
-        assert_eq!(strip_stage("/prod", "/api/x"), None);
+        assert_eq!(under("/prod", "/prod/api/x"), Some("/api/x"));
+        assert_eq!(under("/prod", "/prod/"), Some("/"));
+        assert_eq!(under("/prod", "/prod"), Some("/"));
+        assert_eq!(under("/prod", "/production/x"), None);
+        assert_eq!(under("/prod", "/api/x"), None);
         let uri: http::Uri = "https://h.example/prod/api/s?limit=5&cursor=a%20b"
             .parse()
             .unwrap();
